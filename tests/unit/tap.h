@@ -1,0 +1,65 @@
+/* A minimal TAP producer for the unit tests. Each test function is one TAP line; an ASSERT that
+ * fails prints a diagnostic and returns from the test function, marking it "not ok".
+ *
+ *   static void test_x(void) { ASSERT_EQ(1 + 1, 2); }
+ *   int main(void) { TEST(test_x); return tap_done(); }
+ */
+#pragma once
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int tap_count, tap_failed, tap_cur_failed;
+
+#define TAP_FAIL(fmt, ...)                                                                         \
+    do {                                                                                           \
+        printf("# %s:%d: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__);                             \
+        tap_cur_failed = 1;                                                                        \
+        return;                                                                                    \
+    } while (0)
+
+#define ASSERT_TRUE(c)                                                                             \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            TAP_FAIL("assertion failed: %s", #c);                                                  \
+    } while (0)
+
+#define ASSERT_EQ(a, b)                                                                            \
+    do {                                                                                           \
+        intmax_t _a = (intmax_t)(a), _b = (intmax_t)(b);                                           \
+        if (_a != _b)                                                                              \
+            TAP_FAIL("%s == %s: %jd != %jd", #a, #b, _a, _b);                                      \
+    } while (0)
+
+#define ASSERT_STREQ(a, b)                                                                         \
+    do {                                                                                           \
+        const char *_a = (a), *_b = (b);                                                           \
+        if (!_a || !_b || strcmp(_a, _b) != 0)                                                     \
+            TAP_FAIL("%s == %s: '%s' != '%s'", #a, #b, _a ? _a : "(null)", _b ? _b : "(null)");    \
+    } while (0)
+
+#define ASSERT_STRSTR(hay, needle)                                                                 \
+    do {                                                                                           \
+        const char *_h = (hay), *_n = (needle);                                                    \
+        if (!_h || !strstr(_h, _n))                                                                \
+            TAP_FAIL("'%s' does not contain '%s'", _h ? _h : "(null)", _n);                        \
+    } while (0)
+
+#define TEST(fn)                                                                                   \
+    do {                                                                                           \
+        tap_cur_failed = 0;                                                                        \
+        fn();                                                                                      \
+        tap_count++;                                                                               \
+        if (tap_cur_failed)                                                                        \
+            tap_failed++;                                                                          \
+        printf("%sok %d - %s\n", tap_cur_failed ? "not " : "", tap_count, #fn);                    \
+        fflush(stdout);                                                                            \
+    } while (0)
+
+static inline int tap_done(void)
+{
+    printf("1..%d\n", tap_count);
+    return tap_failed ? 1 : 0;
+}
