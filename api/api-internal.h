@@ -1,0 +1,53 @@
+/* What the handlers of api/ share: the request, reply helpers, the route table. */
+#pragma once
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "api/router.h"
+#include "common/err.h"
+
+struct api_server;
+struct engine;
+
+struct api_req {
+    struct MHD_Connection *conn;
+    struct api_server *srv;
+    struct engine *eng;
+    struct api_match match;
+    unsigned method;
+    char *body; /* NUL-terminated; NULL when the request had none */
+    size_t body_len, body_cap;
+    bool too_large;
+    bool replied;
+};
+
+/* Handlers reply exactly once, with one of these. */
+void api_reply_json(struct api_req *req, unsigned status, json_t *body); /* steals body */
+void api_reply_text(struct api_req *req, unsigned status, const char *content_type,
+                    const char *text);
+void api_reply_empty(struct api_req *req, unsigned status);
+/* {"message": ...} with the status Docker uses for the error's code (STYLE.md: ENOENT 404,
+ * EEXIST/EBUSY 409, EINVAL 400, anything else 500). */
+void api_reply_error(struct api_req *req, const struct iso_err *err);
+void api_reply_errorf(struct api_req *req, unsigned status, const char *fmt, ...) _printf_(3, 4);
+
+/* Query parameter or NULL. */
+const char *api_query(struct api_req *req, const char *key);
+/* The path parameter i of the route pattern. */
+const char *api_param(struct api_req *req, size_t i);
+
+/* Parses the request body as a JSON object; on error replies 400 itself and returns < 0. */
+int api_body_json(struct api_req *req, json_t **ret);
+
+/* Headers every response carries, as moby's version middleware sets them. */
+void api_add_std_headers(struct MHD_Response *resp);
+
+extern const struct api_route api_routes[];
+extern const size_t api_n_routes;
+
+/* Handlers, by file. */
+void api_ping(struct api_req *req);
+void api_version(struct api_req *req);
+void api_info(struct api_req *req);
+void api_not_found_object(struct api_req *req);

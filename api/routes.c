@@ -1,0 +1,16 @@
+/* The route table: every endpoint isod answers. Order matters only between patterns that
+ * could match the same path; the first match wins. */
+#include "api/api-internal.h"
+
+const struct api_route api_routes[] = {
+    {API_GET | API_HEAD, "/_ping", api_ping},
+    {API_GET, "/version", api_version},
+    {API_GET, "/info", api_info},
+    /* isod has no networks, volumes or plugins to show: `docker inspect NAME` asks for each
+     * kind in turn and needs a 404 JSON to move on. */
+    {API_GET, "/networks/{id}", api_not_found_object},
+    {API_GET, "/volumes/{name}", api_not_found_object},
+    {API_GET, "/plugins/{name*}/json", api_not_found_object},
+};
+
+const size_t api_n_routes = ARRAY_SIZE(api_routes);

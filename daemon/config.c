@@ -1,0 +1,255 @@
+#include "daemon/config.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/util.h"
+#include "build-config.h"
+
+enum {
+    SET_HOSTS = 1 << 0,
+    SET_ROOT = 1 << 1,
+    SET_LOG_LEVEL = 1 << 2,
+    SET_MAX_CONN = 1 << 3,
+    SET_IDLE = 1 << 4,
+};
+
+static const char usage[] =
+    "Usage: isod [OPTIONS]\n"
+    "\n"
+    "A container engine answering the Docker Engine API on a unix socket.\n"
+    "\n"
+    "Options:\n"
+    "  -H, --host unix:///PATH    socket to listen on, repeatable (default "
+    "unix://" ISOD_DEFAULT_SOCKET ")\n"
+    "      --root DIR             state directory (default " ISOD_DEFAULT_ROOT ")\n"
+    "      --log-level LEVEL      error, warn, info or debug (default info)\n"
+    "      --config FILE          JSON file with the same keys as these long options\n"
+    "      --max-connections N    concurrent client connections (default 1024)\n"
+    "      --idle-timeout SECONDS close idle connections after this (default 300)\n"
+    "      --version              print the version and exit\n"
+    "  -h, --help                 print this help and exit\n";
+
+static int add_host(struct eng_config *cfg, const char *host, struct iso_err *err)
+{
+    char *path;
+    int r = iso_host_parse(host, &path, err);
+    if (r < 0)
+        return r;
+    char **n = realloc(cfg->hosts, (cfg->n_hosts + 1) * sizeof(*n));
+    if (!n) {
+        free(path);
+        return iso_err_set(err, ENOMEM, "out of memory");
+    }
+    cfg->hosts = n;
+    cfg->hosts[cfg->n_hosts++] = path;
+    return 0;
+}
+
+static void clear_hosts(struct eng_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_hosts; i++)
+        free(cfg->hosts[i]);
+    free(cfg->hosts);
+    cfg->hosts = NULL;
+    cfg->n_hosts = 0;
+}
+
+static int set_string(char **dst, const char *v, struct iso_err *err)
+{
+    char *s = strdup(v);
+    if (!s)
+        return iso_err_set(err, ENOMEM, "out of memory");
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+static int parse_level(const char *v, enum log_level *ret, struct iso_err *err)
+{
+    if (log_level_from_string(v, ret) < 0)
+        return iso_err_set(err, EINVAL, "invalid log level '%s': use error, warn, info or debug",
+                           v);
+    return 0;
+}
+
+static int parse_uint(const char *name, const char *v, unsigned min, unsigned max, unsigned *ret,
+                      struct iso_err *err)
+{
+    int64_t n;
+    if (iso_parse_int64(v, min, max, &n) < 0)
+        return iso_err_set(err, EINVAL, "invalid %s '%s': expected a number from %u to %u", name, v,
+                           min, max);
+    *ret = (unsigned)n;
+    return 0;
+}
+
+/* Applies the keys of the config file that the command line did not set. */
+static int load_file(struct eng_config *cfg, unsigned set, bool only_log_level, struct iso_err *err)
+{
+    _cleanup_free_ char *buf = NULL;
+    _cleanup_json_ json_t *j = NULL;
+    size_t len;
+    const char *key;
+    json_t *v;
+    int r;
+
+    r = iso_read_file_at(AT_FDCWD, cfg->config_file, 1 << 20, &buf, &len);
+    if (r < 0)
+        return iso_err_set_errno(err, -r, "read config file '%s'", cfg->config_file);
+    r = iso_json_parse(buf, len, &j, err);
+    if (r < 0)
+        return iso_err_prefix(err, "config file '%s'", cfg->config_file);
+    if (!json_is_object(j))
+        return iso_err_set(err, EINVAL, "config file '%s': expected a JSON object",
+                           cfg->config_file);
+
+    json_object_foreach(j, key, v)
+    {
+        char num[32];
+        if (streq(key, "log-level")) {
+            if (!json_is_string(v))
+                r = iso_err_set(err, EINVAL, "'log-level' must be a string");
+            else if (!(set & SET_LOG_LEVEL))
+                r = parse_level(json_string_value(v), &cfg->log_level, err);
+        } else if (only_log_level)
+            continue;
+        else if (streq(key, "host")) {
+            if (!json_is_array(v))
+                r = iso_err_set(err, EINVAL, "'host' must be an array of strings");
+            size_t i;
+            json_t *h;
+            json_array_foreach(v, i, h)
+            {
+                if (r < 0)
+                    break;
+                if (!json_is_string(h))
+                    r = iso_err_set(err, EINVAL, "'host' must be an array of strings");
+                else if (!(set & SET_HOSTS))
+                    r = add_host(cfg, json_string_value(h), err);
+            }
+        } else if (streq(key, "root")) {
+            if (!json_is_string(v))
+                r = iso_err_set(err, EINVAL, "'root' must be a string");
+            else if (!(set & SET_ROOT))
+                r = set_string(&cfg->root, json_string_value(v), err);
+        } else if (streq(key, "max-connections") || streq(key, "idle-timeout")) {
+            bool conn = streq(key, "max-connections");
+            if (!json_is_integer(v))
+                r = iso_err_set(err, EINVAL, "'%s' must be an integer", key);
+            else if (!(set & (conn ? SET_MAX_CONN : SET_IDLE))) {
+                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                r = conn ? parse_uint(key, num, 1, 1 << 20, &cfg->max_connections, err)
+                         : parse_uint(key, num, 1, 86400, &cfg->idle_timeout_s, err);
+            }
+        } else
+            r = iso_err_set(err, EINVAL, "unknown key '%s'", key);
+        if (r < 0)
+            return iso_err_prefix(err, "config file '%s'", cfg->config_file);
+    }
+    return 0;
+}
+
+int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_err *err)
+{
+    enum { OPT_ROOT = 256, OPT_LOG_LEVEL, OPT_CONFIG, OPT_MAX_CONN, OPT_IDLE, OPT_VERSION };
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"root", required_argument, NULL, OPT_ROOT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, 'h'},
+        {},
+    };
+    unsigned set = 0;
+    int c, r = 0;
+
+    *cfg = (struct eng_config){
+        .log_level = LOG_LEVEL_INFO,
+        .max_connections = 1024,
+        .idle_timeout_s = 300,
+        .max_body_bytes = 16u << 20,
+    };
+    r = set_string(&cfg->root, ISOD_DEFAULT_ROOT, err);
+    if (r < 0)
+        return r;
+
+    optind = 0;
+    opterr = 0;
+    while (r >= 0 && (c = getopt_long(argc, argv, ":H:h", opts, NULL)) >= 0) {
+        switch (c) {
+        case 'H':
+            set |= SET_HOSTS;
+            r = add_host(cfg, optarg, err);
+            break;
+        case OPT_ROOT:
+            set |= SET_ROOT;
+            r = optarg[0] == '/'
+                    ? set_string(&cfg->root, optarg, err)
+                    : iso_err_set(err, EINVAL, "--root '%s' must be an absolute path", optarg);
+            break;
+        case OPT_LOG_LEVEL:
+            set |= SET_LOG_LEVEL;
+            r = parse_level(optarg, &cfg->log_level, err);
+            break;
+        case OPT_CONFIG:
+            r = set_string(&cfg->config_file, optarg, err);
+            break;
+        case OPT_MAX_CONN:
+            set |= SET_MAX_CONN;
+            r = parse_uint("--max-connections", optarg, 1, 1 << 20, &cfg->max_connections, err);
+            break;
+        case OPT_IDLE:
+            set |= SET_IDLE;
+            r = parse_uint("--idle-timeout", optarg, 1, 86400, &cfg->idle_timeout_s, err);
+            break;
+        case OPT_VERSION:
+            printf("isod version %s, API %s (minimum %s), commit %s\n", ISOD_VERSION,
+                   ISOD_API_VERSION, ISOD_API_MIN_VERSION, ISOD_GIT_COMMIT);
+            return 1;
+        case 'h':
+            fputs(usage, stdout);
+            return 1;
+        case ':':
+            return iso_err_set(err, EINVAL, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return iso_err_set(err, EINVAL, "unknown option '%s'; see isod --help",
+                               argv[optind - 1]);
+        }
+    }
+    if (r < 0)
+        return r;
+    if (optind < argc)
+        return iso_err_set(err, EINVAL, "unexpected argument '%s'; see isod --help", argv[optind]);
+
+    if (cfg->config_file) {
+        r = load_file(cfg, set, false, err);
+        if (r < 0)
+            return r;
+        if (cfg->root[0] != '/')
+            return iso_err_set(err, EINVAL, "config file '%s': 'root' must be an absolute path",
+                               cfg->config_file);
+    }
+    return 0;
+}
+
+int eng_config_reload_log_level(struct eng_config *cfg, struct iso_err *err)
+{
+    if (!cfg->config_file)
+        return 0;
+    return load_file(cfg, 0, true, err);
+}
+
+void eng_config_done(struct eng_config *cfg)
+{
+    clear_hosts(cfg);
+    free(cfg->root);
+    free(cfg->config_file);
+    *cfg = (struct eng_config){0};
+}

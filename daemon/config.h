@@ -1,0 +1,26 @@
+/* isod's settings: defaults, then the --config file, then command-line flags (flags win). The
+ * file is a JSON object whose keys are the long option names. */
+#pragma once
+
+#include "common/err.h"
+#include "common/log.h"
+
+struct eng_config {
+    char **hosts; /* socket paths (parsed from unix:///path); none = systemd's or the default */
+    size_t n_hosts;
+    char *root;
+    enum log_level log_level;
+    char *config_file;
+    unsigned max_connections;
+    unsigned idle_timeout_s;
+    size_t max_body_bytes; /* request bodies past this get 413 */
+};
+
+/* Fills cfg from argv and the --config file. Returns 0 to run, 1 when --help or --version was
+ * handled (printed to stdout), or a negative error with err set (usage errors are EINVAL). */
+int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_err *err);
+
+/* Re-reads only "log-level" from cfg->config_file (SIGHUP). 0 when there is no file. */
+int eng_config_reload_log_level(struct eng_config *cfg, struct iso_err *err);
+
+void eng_config_done(struct eng_config *cfg);

@@ -1,0 +1,255 @@
+#include "daemon/engine.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+
+#include "common/util.h"
+#include "daemon/config.h"
+#include "runtime/cgroup.h"
+#include "store/db.h"
+
+struct engine {
+    char *root;
+    int root_fd;
+    int lock_fd;
+    struct store *store;
+    char id[40];
+    struct eng_sysinfo sys;
+};
+
+static int lock_root(struct engine *e, struct iso_err *err)
+{
+    _cleanup_close_ int fd = -1;
+    char pid[32];
+
+    fd = openat(e->root_fd, "isod.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return iso_err_set_errno(err, errno, "open lock file in '%s'", e->root);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK)
+            return iso_err_set_errno(err, errno, "lock '%s'", e->root);
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        return iso_err_set(err, EBUSY, "root '%s' is in use by another isod (pid %s)", e->root,
+                           *pid ? pid : "unknown");
+    }
+    int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        return iso_err_set_errno(err, errno, "write lock file in '%s'", e->root);
+    e->lock_fd = TAKE_FD(fd);
+    return 0;
+}
+
+static int load_engine_id(struct engine *e, struct iso_err *err)
+{
+    _cleanup_free_ char *id = NULL;
+    int r;
+
+    r = iso_read_file_at(e->root_fd, "engine-id", 64, &id, NULL);
+    if (r == -ENOENT) {
+        r = iso_read_file_at(AT_FDCWD, "/proc/sys/kernel/random/uuid", 64, &id, NULL);
+        if (r < 0)
+            return iso_err_set_errno(err, -r, "read a new engine id");
+        id[strcspn(id, "\n")] = '\0';
+
+        /* Written whole or not at all: temp file, fsync, rename. */
+        _cleanup_close_ int fd =
+            openat(e->root_fd, "engine-id.tmp",
+                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || iso_write_all(fd, id, strlen(id)) < 0 || fsync(fd) < 0 ||
+            renameat(e->root_fd, "engine-id.tmp", e->root_fd, "engine-id") < 0)
+            return iso_err_set_errno(err, errno, "write '%s/engine-id'", e->root);
+    } else if (r < 0)
+        return iso_err_set_errno(err, -r, "read '%s/engine-id'", e->root);
+    id[strcspn(id, "\n")] = '\0';
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    return 0;
+}
+
+static const char *go_arch(const char *machine)
+{
+    static const struct {
+        const char *uname, *go;
+    } map[] = {
+        {"x86_64", "amd64"},    {"aarch64", "arm64"}, {"armv7l", "arm"},
+        {"armv6l", "arm"},      {"i686", "386"},      {"i386", "386"},
+        {"ppc64le", "ppc64le"}, {"s390x", "s390x"},   {"riscv64", "riscv64"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+        if (streq(machine, map[i].uname))
+            return map[i].go;
+    return machine;
+}
+
+static void os_pretty_name(char *buf, size_t size)
+{
+    _cleanup_free_ char *osr = NULL;
+
+    snprintf(buf, size, "Linux");
+    if (iso_read_file_at(AT_FDCWD, "/etc/os-release", 65536, &osr, NULL) < 0 &&
+        iso_read_file_at(AT_FDCWD, "/usr/lib/os-release", 65536, &osr, NULL) < 0)
+        return;
+    for (char *line = strtok(osr, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strneq(line, "PRETTY_NAME=", 12))
+            continue;
+        char *v = line + 12;
+        size_t n = strlen(v);
+        if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+            v[n - 1] = '\0';
+            v++;
+        }
+        snprintf(buf, size, "%s", v);
+        return;
+    }
+}
+
+static const char *fs_name(long type)
+{
+    switch (type) {
+    case EXT4_SUPER_MAGIC:
+        return "extfs";
+    case XFS_SUPER_MAGIC:
+        return "xfs";
+    case BTRFS_SUPER_MAGIC:
+        return "btrfs";
+    case TMPFS_MAGIC:
+        return "tmpfs";
+    case OVERLAYFS_SUPER_MAGIC:
+        return "overlayfs";
+    case 0x2011BAB0: /* EXFAT_SUPER_MAGIC, absent from older headers */
+        return "exfat";
+    case 0x2fc12fc1: /* ZFS */
+        return "zfs";
+    default:
+        return "unknown";
+    }
+}
+
+static void gather_sysinfo(struct engine *e)
+{
+    struct eng_sysinfo *s = &e->sys;
+    struct utsname u;
+    struct sysinfo si;
+    struct statfs sfs;
+    struct rt_cgroup_info cg;
+    struct iso_err err = {0};
+
+    if (uname(&u) == 0) {
+        snprintf(s->kernel, sizeof(s->kernel), "%s", u.release);
+        snprintf(s->machine, sizeof(s->machine), "%s", u.machine);
+    }
+    s->go_arch = go_arch(s->machine);
+    os_pretty_name(s->os_name, sizeof(s->os_name));
+    s->ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (sysinfo(&si) == 0)
+        s->mem_total = (uint64_t)si.totalram * si.mem_unit;
+    snprintf(s->backing_fs, sizeof(s->backing_fs), "%s",
+             fstatfs(e->root_fd, &sfs) == 0 ? fs_name((long)sfs.f_type) : "unknown");
+
+    s->cgroup_mode = "none";
+    if (rt_cgroup_detect("/sys/fs/cgroup", &cg, &err) == 0) {
+        s->cgroup_version = cg.version;
+        s->cgroup_mode = rt_cgroup_mode_to_string(cg.mode);
+        s->memory_limit = cg.memory;
+        s->swap_limit = cg.swap;
+        s->cpu_cfs = cg.cpu_cfs;
+        s->cpu_shares = cg.cpu_shares;
+        s->cpuset = cg.cpuset;
+        s->pids_limit = cg.pids;
+    }
+}
+
+int eng_new(const struct eng_config *cfg, struct engine **ret, struct iso_err *err)
+{
+    struct engine *e;
+    int r;
+
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return iso_err_set(err, ENOMEM, "out of memory");
+    e->root_fd = e->lock_fd = -1;
+    e->root = strdup(cfg->root);
+    if (!e->root) {
+        r = iso_err_set(err, ENOMEM, "out of memory");
+        goto fail;
+    }
+
+    /* 0700: setuid files and device nodes in image layers must be useless to host users. */
+    r = iso_mkdir_p(e->root, 0700);
+    if (r < 0) {
+        r = iso_err_set_errno(err, -r, "create root '%s'", e->root);
+        goto fail;
+    }
+    e->root_fd = open(e->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (e->root_fd < 0 || fchmod(e->root_fd, 0700) < 0) {
+        r = iso_err_set_errno(err, errno, "open root '%s'", e->root);
+        goto fail;
+    }
+    r = lock_root(e, err);
+    if (r < 0)
+        goto fail;
+    r = store_open(e->root, &e->store, err);
+    if (r < 0)
+        goto fail;
+    r = load_engine_id(e, err);
+    if (r < 0)
+        goto fail;
+    gather_sysinfo(e);
+
+    *ret = e;
+    return 0;
+fail:
+    eng_free(e);
+    return r;
+}
+
+struct engine *eng_free(struct engine *e)
+{
+    if (!e)
+        return NULL;
+    store_close(e->store);
+    safe_close(e->lock_fd); /* releases the flock */
+    safe_close(e->root_fd);
+    free(e->root);
+    free(e);
+    return NULL;
+}
+
+const struct eng_sysinfo *eng_sysinfo(const struct engine *e)
+{
+    return &e->sys;
+}
+
+const char *eng_root(const struct engine *e)
+{
+    return e->root;
+}
+
+const char *eng_id(const struct engine *e)
+{
+    return e->id;
+}
+
+int eng_counts_get(struct engine *e, struct eng_counts *ret, struct iso_err *err)
+{
+    struct store_counts c;
+    int r = store_counts_get(e->store, &c, err);
+    if (r < 0)
+        return r;
+    *ret = (struct eng_counts){
+        .images = c.images,
+        .layers = c.layers,
+        .containers = c.containers,
+        .running = c.containers_running,
+        .paused = c.containers_paused,
+        .stopped = c.containers_stopped,
+    };
+    return 0;
+}
