@@ -10,12 +10,13 @@ THIRD_PARTY = {
     "uv.h": "libuv", "jansson.h": "jansson", "sqlite3.h": "sqlite3", "archive.h": "libarchive",
     "archive_entry.h": "libarchive", "microhttpd.h": "libmicrohttpd", "curl/curl.h": "libcurl",
     "seccomp.h": "libseccomp", "openssl/evp.h": "libcrypto", "openssl/sha.h": "libcrypto",
+    "zlib.h": "zlib", "zstd.h": "libzstd",
 }
 # folder -> (our folders it may include, third-party libraries it may include)
 RULES = {
     "common": ({"common"}, set()),
     "runtime": ({"common", "runtime"}, set()),
-    "store": ({"common", "store"}, {"sqlite3", "libarchive", "libcurl", "libcrypto"}),
+    "store": ({"common", "store"}, {"sqlite3", "libarchive", "libcurl", "libcrypto", "zlib", "libzstd", "jansson"}),
     "daemon": ({"common", "store", "runtime", "daemon"}, {"libuv", "jansson", "libseccomp"}),
     "api": ({"common", "api", "daemon/engine.h"}, {"libuv", "jansson", "libmicrohttpd"}),
     "cli": ({"common", "cli"}, {"jansson"}),
