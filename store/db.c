@@ -30,6 +30,42 @@ static const char *const queries[_STORE_Q_MAX] = {
                        " count(*) FILTER (WHERE state = 'running'),"
                        " count(*) FILTER (WHERE state = 'paused')"
                        " FROM containers",
+    [STORE_Q_IMAGE_INSERT] = "INSERT OR IGNORE INTO images (id, manifest_digest, created, added,"
+                             " size, architecture, os, variant, labels)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [STORE_Q_IMAGE_GET] = "SELECT id, manifest_digest, created, added, size, architecture, os,"
+                          " variant, labels FROM images WHERE id = ?",
+    [STORE_Q_IMAGE_LIST] = "SELECT id, manifest_digest, created, added, size, architecture, os,"
+                           " variant, labels FROM images ORDER BY created DESC, id",
+    [STORE_Q_IMAGE_BY_PREFIX] = "SELECT id FROM images WHERE id >= ?1 AND id < ?1 || 'g'"
+                                " ORDER BY id LIMIT 2",
+    [STORE_Q_IMAGE_DELETE] = "DELETE FROM images WHERE id = ?",
+    [STORE_Q_IMAGE_LAYERS] = "SELECT il.chain_id, l.diff_id, l.size FROM image_layers il"
+                             " JOIN layers l ON l.chain_id = il.chain_id"
+                             " WHERE il.image_id = ? ORDER BY il.position",
+    [STORE_Q_IMAGE_LAYER_INSERT] = "INSERT OR IGNORE INTO image_layers (image_id, position,"
+                                   " chain_id) VALUES (?, ?, ?)",
+    [STORE_Q_IMAGE_CONTAINERS] = "SELECT count(*) FROM containers WHERE image_id = ?",
+    [STORE_Q_TAG_SET] = "INSERT INTO tags (reference, image_id, created) VALUES (?, ?, ?)"
+                        " ON CONFLICT (reference) DO UPDATE SET image_id = excluded.image_id,"
+                        " created = excluded.created",
+    [STORE_Q_TAG_GET] = "SELECT image_id FROM tags WHERE reference = ?",
+    [STORE_Q_TAG_DELETE] = "DELETE FROM tags WHERE reference = ?",
+    [STORE_Q_TAGS_OF_IMAGE] = "SELECT reference FROM tags WHERE image_id = ? ORDER BY reference",
+    [STORE_Q_LAYER_INSERT] = "INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, size,"
+                             " created) VALUES (?, ?, ?, ?, ?)",
+    [STORE_Q_LAYER_GET] = "SELECT size FROM layers WHERE chain_id = ?",
+    /* Layers no image uses and no other layer stands on: removable now. */
+    [STORE_Q_LAYER_UNUSED] = "SELECT chain_id FROM layers l WHERE NOT EXISTS"
+                             " (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)"
+                             " AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)",
+    [STORE_Q_LAYER_DELETE] = "DELETE FROM layers WHERE chain_id = ?",
+    [STORE_Q_LAYER_ALL] = "SELECT chain_id, size FROM layers",
+    /* How many images use each layer of an image: > 1 means shared (SharedSize). */
+    [STORE_Q_LAYER_SHARED] = "SELECT coalesce(sum(l.size), 0) FROM image_layers il"
+                             " JOIN layers l ON l.chain_id = il.chain_id"
+                             " WHERE il.image_id = ?1 AND EXISTS (SELECT 1 FROM image_layers o"
+                             " WHERE o.chain_id = il.chain_id AND o.image_id != ?1)",
 };
 
 /*
