@@ -2,9 +2,11 @@
  * cmd-*.c file plus one line in the table in isoctl.c. */
 #pragma once
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "cli/client.h"
+#include "cli/reference.h"
 #include "common/macro.h"
 
 enum {
@@ -24,10 +26,22 @@ struct ctl_cmd {
     const char *summary; /* one line, for `isoctl --help` */
     const char *usage;   /* what follows "isoctl NAME" in the synopsis, e.g. "[OPTIONS]" */
     const char *options; /* the option list for `isoctl NAME --help`, or NULL */
+    /* A group ("image", "system"): fn is ctl_cmd_group and these are its subcommands, named
+     * "GROUP SUB" ("image ls"); alias is another name of a subcommand ("list"). */
+    const struct ctl_cmd *subs;
+    size_t n_subs;
+    const char *alias;
 };
 
-/* Prints "Usage: ..." with the summary and options of cmd. */
+/* Prints "Usage: ..." with the summary and options of cmd (a group: its subcommands). */
 void ctl_cmd_help(const struct ctl_cmd *cmd, FILE *f);
+
+/* Runs the subcommand of a group named by argv[1]; without one, prints the group's help on
+ * stderr and returns CTL_EXIT_USAGE. */
+int ctl_cmd_group(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+
+/* The subcommand of group called name (or by its alias), or NULL. */
+const struct ctl_cmd *ctl_cmd_find_sub(const struct ctl_cmd *group, const char *name);
 
 /* Prints "isoctl NAME: <message>" and a pointer to --help on stderr; returns CTL_EXIT_USAGE. */
 int ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...) _printf_(2, 3);
@@ -42,6 +56,54 @@ int ctl_report(const struct iso_err *err);
  * a usage error (returns -EINVAL after printing it). */
 int ctl_parse_format(const struct ctl_cmd *cmd, const char *arg, bool *ret_json);
 
+/* Adds a --filter "KEY=VALUE" to filters, Docker's {"KEY": ["VALUE", ...]}. A missing '=' is a
+ * usage error (printed; returns -EINVAL), -ENOMEM. */
+int ctl_filter_add(const struct ctl_cmd *cmd, json_t *filters, const char *arg);
+
+/* Appends "&filters=<JSON>" to *target when filters is not empty. -ENOMEM. */
+int ctl_target_add_filters(char **target, json_t *filters);
+
+/* Whether fd is a terminal. */
+bool ctl_isatty(int fd);
+
+/* Asks question (it ends in "[y/N] ") on stdout and reads a line from stdin: true for "y" or
+ * "yes" in any case. */
+bool ctl_confirm(const char *question);
+
+/* Prints "isoctl: out of memory" and returns CTL_EXIT_ERROR. */
+int ctl_oom(void);
+
+/* One line of `isoctl images`: an image under one repository, tag and digest ("<none>" for
+ * each that is missing). */
+struct ctl_image_row {
+    json_t *img; /* borrowed ImageSummary */
+    char repo[CTL_REF_STR_MAX];
+    char tag[CTL_REF_TAG_MAX + 1];
+    char digest[CTL_REF_TAG_MAX + 8];
+};
+
+struct ctl_image_rows {
+    struct ctl_image_row *v; /* malloc'd: free(v) */
+    size_t n, cap;
+};
+
+/* Adds the lines of one ImageSummary as docker's imageFormat() makes them: one per repository
+ * and tag (times the repository's digests with show_digests), one per repository known only by
+ * digest, or a single "<none>" line. -ENOMEM. */
+int ctl_image_rows_add(struct ctl_image_rows *rows, json_t *img, bool show_digests);
+
 /* Commands, in cmd-*.c. */
 int ctl_cmd_version(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_info(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_system_df(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_pull(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_images(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_rmi(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_load(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_save(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_tag(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_image_inspect(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_image_history(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_image_prune(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_login(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_logout(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
