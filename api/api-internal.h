@@ -13,6 +13,7 @@ struct engine;
 struct api_req {
     struct MHD_Connection *conn;
     struct api_server *srv;
+    void *listener; /* the MHD daemon's listener in server.c, for api_server_kick() */
     struct engine *eng;
     struct api_match match;
     unsigned method;
@@ -20,7 +21,17 @@ struct api_req {
     size_t body_len, body_cap;
     bool too_large;
     bool replied;
+    /* A handler waiting for an event (api_req_defer) before it can answer. */
+    void (*resume)(struct api_req *req);
+    /* Called when the request ends; a handler that handed req to someone clears it there. */
+    void (*cleanup)(struct api_req *req);
+    void *data;
 };
+
+/* Parks the request without an answer: the connection is suspended until api_req_resume(),
+ * after which cb runs and must reply (or defer again). Loop thread only. */
+void api_req_defer(struct api_req *req, void (*cb)(struct api_req *req));
+void api_req_resume(struct api_req *req);
 
 /* Handlers reply exactly once, with one of these. */
 void api_reply_json(struct api_req *req, unsigned status, json_t *body); /* steals body */
@@ -40,6 +51,10 @@ const char *api_param(struct api_req *req, size_t i);
 /* Parses the request body as a JSON object; on error replies 400 itself and returns < 0. */
 int api_body_json(struct api_req *req, json_t **ret);
 
+/* Makes MHD look at its connections again soon: after a resume, which it does not notice on
+ * its own in external-epoll mode. */
+void api_server_kick(void *listener);
+
 /* Headers every response carries, as moby's version middleware sets them. */
 void api_add_std_headers(struct MHD_Response *resp);
 
@@ -51,3 +66,11 @@ void api_ping(struct api_req *req);
 void api_version(struct api_req *req);
 void api_info(struct api_req *req);
 void api_not_found_object(struct api_req *req);
+void api_images_create(struct api_req *req);
+void api_images_list(struct api_req *req);
+void api_images_inspect(struct api_req *req);
+void api_images_history(struct api_req *req);
+void api_images_tag(struct api_req *req);
+void api_images_delete(struct api_req *req);
+void api_images_prune(struct api_req *req);
+void api_system_df(struct api_req *req);

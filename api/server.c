@@ -51,6 +51,26 @@ static void on_timer(uv_timer_t *t)
     pump(t->data);
 }
 
+void api_req_defer(struct api_req *req, void (*cb)(struct api_req *req))
+{
+    req->resume = cb;
+    MHD_suspend_connection(req->conn);
+}
+
+void api_req_resume(struct api_req *req)
+{
+    MHD_resume_connection(req->conn);
+    api_server_kick(req->listener);
+}
+
+void api_server_kick(void *listener)
+{
+    struct listener *l = listener;
+
+    if (l->mhd)
+        uv_timer_start(&l->timer, on_timer, 0, 0);
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     pump(p->data);
@@ -80,6 +100,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         req->conn = conn;
         req->srv = s;
+        req->listener = l;
         req->eng = s->eng;
         req->method = api_method_parse(method);
         *con_cls = req;
@@ -141,9 +162,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
-    log_debug("request", "method=%s path=\"%s\" body_bytes=%zu", method, url, req->body_len);
+    if (req->resume) {
+        void (*cb)(struct api_req *) = req->resume;
+        req->resume = NULL;
+        cb(req);
+        if (!req->replied && !req->resume)
+            api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
+        return MHD_YES;
+    }
     if (req->replied)
         return MHD_YES;
+    log_debug("request", "method=%s path=\"%s\" body_bytes=%zu", method, url, req->body_len);
     if (req->too_large) {
         api_reply_errorf(req, MHD_HTTP_CONTENT_TOO_LARGE,
                          "request body is larger than the limit of %zu bytes",
@@ -151,7 +180,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     req->match.route->handler(req);
-    if (!req->replied) {
+    if (!req->replied && !req->resume) {
         /* A handler that forgot to answer is a bug; never leave the client hanging. */
         log_error("handler did not reply", "path=\"%s\"", url);
         api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
@@ -169,6 +198,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    if (req->cleanup)
+        req->cleanup(req);
     api_match_done(&req->match);
     free(req->body);
     free(req);

@@ -15,6 +15,7 @@ enum {
     SET_LOG_LEVEL = 1 << 2,
     SET_MAX_CONN = 1 << 3,
     SET_IDLE = 1 << 4,
+    SET_INSECURE = 1 << 5,
 };
 
 static const char usage[] =
@@ -30,6 +31,9 @@ static const char usage[] =
     "      --config FILE          JSON file with the same keys as these long options\n"
     "      --max-connections N    concurrent client connections (default 1024)\n"
     "      --idle-timeout SECONDS close idle connections after this (default 300)\n"
+    "      --insecure-registry HOST[:PORT]\n"
+    "                             registry to pull from over plain HTTP, repeatable\n"
+    "                             (127.0.0.0/8 and localhost always are)\n"
     "      --version              print the version and exit\n"
     "  -h, --help                 print this help and exit\n";
 
@@ -46,6 +50,22 @@ static int add_host(struct eng_config *cfg, const char *host, struct iso_err *er
     }
     cfg->hosts = n;
     cfg->hosts[cfg->n_hosts++] = path;
+    return 0;
+}
+
+static int add_insecure(struct eng_config *cfg, const char *host, struct iso_err *err)
+{
+    if (!*host || strchr(host, '/'))
+        return iso_err_set(err, EINVAL, "invalid insecure registry '%s': expected HOST[:PORT]",
+                           host);
+    char **n = realloc(cfg->insecure_registries, (cfg->n_insecure + 1) * sizeof(*n));
+    if (!n)
+        return iso_err_set(err, ENOMEM, "out of memory");
+    cfg->insecure_registries = n;
+    cfg->insecure_registries[cfg->n_insecure] = strdup(host);
+    if (!cfg->insecure_registries[cfg->n_insecure])
+        return iso_err_set(err, ENOMEM, "out of memory");
+    cfg->n_insecure++;
     return 0;
 }
 
@@ -131,6 +151,20 @@ static int load_file(struct eng_config *cfg, unsigned set, bool only_log_level, 
                 else if (!(set & SET_HOSTS))
                     r = add_host(cfg, json_string_value(h), err);
             }
+        } else if (streq(key, "insecure-registry")) {
+            size_t i;
+            json_t *h;
+            if (!json_is_array(v))
+                r = iso_err_set(err, EINVAL, "'insecure-registry' must be an array of strings");
+            json_array_foreach(v, i, h)
+            {
+                if (r < 0)
+                    break;
+                if (!json_is_string(h))
+                    r = iso_err_set(err, EINVAL, "'insecure-registry' must be an array of strings");
+                else if (!(set & SET_INSECURE))
+                    r = add_insecure(cfg, json_string_value(h), err);
+            }
         } else if (streq(key, "root")) {
             if (!json_is_string(v))
                 r = iso_err_set(err, EINVAL, "'root' must be a string");
@@ -155,7 +189,15 @@ static int load_file(struct eng_config *cfg, unsigned set, bool only_log_level, 
 
 int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_err *err)
 {
-    enum { OPT_ROOT = 256, OPT_LOG_LEVEL, OPT_CONFIG, OPT_MAX_CONN, OPT_IDLE, OPT_VERSION };
+    enum {
+        OPT_ROOT = 256,
+        OPT_LOG_LEVEL,
+        OPT_CONFIG,
+        OPT_MAX_CONN,
+        OPT_IDLE,
+        OPT_INSECURE,
+        OPT_VERSION
+    };
     static const struct option opts[] = {
         {"host", required_argument, NULL, 'H'},
         {"root", required_argument, NULL, OPT_ROOT},
@@ -163,6 +205,7 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         {"config", required_argument, NULL, OPT_CONFIG},
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"insecure-registry", required_argument, NULL, OPT_INSECURE},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {},
@@ -209,6 +252,10 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
             set |= SET_IDLE;
             r = parse_uint("--idle-timeout", optarg, 1, 86400, &cfg->idle_timeout_s, err);
             break;
+        case OPT_INSECURE:
+            set |= SET_INSECURE;
+            r = add_insecure(cfg, optarg, err);
+            break;
         case OPT_VERSION:
             printf("isod version %s, API %s (minimum %s), commit %s\n", ISOD_VERSION,
                    ISOD_API_VERSION, ISOD_API_MIN_VERSION, ISOD_GIT_COMMIT);
@@ -249,6 +296,9 @@ int eng_config_reload_log_level(struct eng_config *cfg, struct iso_err *err)
 void eng_config_done(struct eng_config *cfg)
 {
     clear_hosts(cfg);
+    for (size_t i = 0; i < cfg->n_insecure; i++)
+        free(cfg->insecure_registries[i]);
+    free(cfg->insecure_registries);
     free(cfg->root);
     free(cfg->config_file);
     *cfg = (struct eng_config){0};

@@ -13,7 +13,9 @@ struct eng_config {
     char *config_file;
     unsigned max_connections;
     unsigned idle_timeout_s;
-    size_t max_body_bytes; /* request bodies past this get 413 */
+    size_t max_body_bytes;      /* request bodies past this get 413 */
+    char **insecure_registries; /* host[:port] spoken to over plain HTTP (besides loopback) */
+    size_t n_insecure;
 };
 
 /* Fills cfg from argv and the --config file. Returns 0 to run, 1 when --help or --version was

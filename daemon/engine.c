@@ -9,16 +9,31 @@
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+
+#include "build-config.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "daemon/config.h"
+#include "daemon/helper.h"
+#include "daemon/images.h"
+#include "store/blob.h"
+#include "store/layers.h"
 #include "runtime/cgroup.h"
 #include "store/db.h"
 
 struct engine {
+    uv_loop_t *loop;
+    const struct eng_config *cfg;
     char *root;
     int root_fd;
     int lock_fd;
     struct store *store;
+    struct store_blobs *blobs;
+    struct store_layers *layers;
+    char helper_path[PATH_MAX];
     char id[40];
     struct eng_sysinfo sys;
 };
@@ -166,7 +181,21 @@ static void gather_sysinfo(struct engine *e)
     }
 }
 
-int eng_new(const struct eng_config *cfg, struct engine **ret, struct iso_err *err)
+static void find_helper(struct engine *e)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    if (n > 0) {
+        self[n] = '\0';
+        snprintf(e->helper_path, sizeof(e->helper_path), "%s/isod-fetch", dirname(self));
+        if (access(e->helper_path, X_OK) == 0)
+            return;
+    }
+    snprintf(e->helper_path, sizeof(e->helper_path), "%s/isod-fetch", ISOD_LIBEXECDIR);
+}
+
+int eng_new(const struct eng_config *cfg, uv_loop_t *loop, struct engine **ret, struct iso_err *err)
 {
     struct engine *e;
     int r;
@@ -175,6 +204,8 @@ int eng_new(const struct eng_config *cfg, struct engine **ret, struct iso_err *e
     if (!e)
         return iso_err_set(err, ENOMEM, "out of memory");
     e->root_fd = e->lock_fd = -1;
+    e->loop = loop;
+    e->cfg = cfg;
     e->root = strdup(cfg->root);
     if (!e->root) {
         r = iso_err_set(err, ENOMEM, "out of memory");
@@ -201,6 +232,17 @@ int eng_new(const struct eng_config *cfg, struct engine **ret, struct iso_err *e
     r = load_engine_id(e, err);
     if (r < 0)
         goto fail;
+    r = store_blobs_open(e->root_fd, &e->blobs, err);
+    if (r < 0)
+        goto fail;
+    /* Opening wipes tmp/: whatever an interrupted pull or load left there. */
+    r = store_layers_open(e->root_fd, &e->layers, err);
+    if (r < 0)
+        goto fail;
+    r = eng_images_reconcile(e, err);
+    if (r < 0)
+        goto fail;
+    find_helper(e);
     gather_sysinfo(e);
 
     *ret = e;
@@ -214,6 +256,8 @@ struct engine *eng_free(struct engine *e)
 {
     if (!e)
         return NULL;
+    store_layers_close(e->layers);
+    store_blobs_close(e->blobs);
     store_close(e->store);
     safe_close(e->lock_fd); /* releases the flock */
     safe_close(e->root_fd);
@@ -252,4 +296,37 @@ int eng_counts_get(struct engine *e, struct eng_counts *ret, struct iso_err *err
         .stopped = c.containers_stopped,
     };
     return 0;
+}
+
+struct store *eng_store(struct engine *e)
+{
+    return e->store;
+}
+
+struct store_blobs *eng_blobs(struct engine *e)
+{
+    return e->blobs;
+}
+
+struct store_layers *eng_layers(struct engine *e)
+{
+    return e->layers;
+}
+
+uv_loop_t *eng_loop(struct engine *e)
+{
+    return e->loop;
+}
+
+const char *eng_helper_path(struct engine *e)
+{
+    return e->helper_path;
+}
+
+json_t *eng_insecure_registries(struct engine *e)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < e->cfg->n_insecure; i++)
+        json_array_append_new(a, json_string(e->cfg->insecure_registries[i]));
+    return a;
 }

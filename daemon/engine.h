@@ -2,7 +2,10 @@
  * Lives on the loop thread. api/ sees only this header. */
 #pragma once
 
+#include <uv.h>
+
 #include "common/err.h"
+#include "store/image.h"
 
 struct engine;
 struct eng_config;
@@ -27,7 +30,8 @@ struct eng_counts {
 
 /* Creates the root (0700), takes its lock, opens the store. Fails with a message when another
  * isod holds the root or the database is corrupt or too new. */
-int eng_new(const struct eng_config *cfg, struct engine **ret, struct iso_err *err);
+int eng_new(const struct eng_config *cfg, uv_loop_t *loop, struct engine **ret,
+            struct iso_err *err);
 
 /* Closes the store and releases the lock. Takes NULL; returns NULL. */
 struct engine *eng_free(struct engine *e);
@@ -38,3 +42,83 @@ const char *eng_root(const struct engine *e);
 const char *eng_id(const struct engine *e);
 
 int eng_counts_get(struct engine *e, struct eng_counts *ret, struct iso_err *err);
+
+/* ---- images ---- */
+
+/* Finds an image by name as users type it ("busybox", "busybox:1", "reg:5000/x@sha256:..."),
+ * by id or by unique id prefix. ENOENT: "No such image: NAME". */
+int eng_image_lookup(struct engine *e, const char *name, char ret_id[STORE_DIGEST_LEN + 1],
+                     struct iso_err *err);
+
+/* All images, newest first; free each with store_image_done() and then the array. */
+int eng_image_list(struct engine *e, struct store_image **ret, size_t *ret_n, struct iso_err *err);
+
+struct eng_image_info {
+    struct store_image img;
+    char *config; /* the image config JSON text */
+    size_t config_len;
+    struct store_image_layer *layers; /* bottom first */
+    size_t n_layers;
+    int64_t containers;  /* containers created from it */
+    int64_t shared_size; /* bytes of layers other images use too */
+};
+
+int eng_image_inspect(struct engine *e, const char *id, struct eng_image_info *ret,
+                      struct iso_err *err);
+void eng_image_info_done(struct eng_image_info *info);
+
+/* Formats a stored full reference as docker prints it ("busybox:latest"). */
+const char *eng_ref_familiar(const char *full, char *buf, size_t size);
+/* Whether a stored full reference matches a `docker images` pattern. */
+bool eng_ref_matches(const char *full, const char *pattern);
+
+/* POST /images/{name}/tag: repo (and tag, default "latest") name the image too. */
+int eng_image_tag(struct engine *e, const char *name, const char *repo, const char *tag,
+                  struct iso_err *err);
+
+/* Called for each step of a removal: action "Untagged" with a familiar reference or
+ * "Deleted" with an image id or layer chain id, as DELETE /images answers. */
+typedef void (*eng_rmi_fn)(void *ud, const char *action, const char *what);
+
+/* DELETE /images/{name}: Docker's rules (untag a reference; delete the image when no name is
+ * left; by id, refuse an image with several repositories unless force; refuse an image a
+ * container uses: EBUSY, 409). Layers no image holds go with it. */
+int eng_image_remove(struct engine *e, const char *name, bool force, eng_rmi_fn cb, void *ud,
+                     struct iso_err *err);
+
+/* POST /images/prune: removes dangling images (all unused ones when !dangling_only) that no
+ * container uses. *ret_reclaimed: bytes of layers removed. */
+int eng_image_prune(struct engine *e, bool dangling_only, eng_rmi_fn cb, void *ud,
+                    uint64_t *ret_reclaimed, struct iso_err *err);
+
+/* Total bytes of all layers (system df LayersSize). */
+int eng_layers_size(struct engine *e, int64_t *ret, struct iso_err *err);
+
+/* ---- pull ---- */
+
+struct eng_pull_opts {
+    const char *from_image;
+    const char *tag;      /* tag or digest, may be NULL */
+    const char *platform; /* "os/arch[/variant]" or NULL for the host's */
+    const char *username, *password, *identitytoken, *registrytoken;
+};
+
+/* One line of Docker's pull progress: status, optional id and byte counts (current/total
+ * < 0: none). */
+struct eng_progress {
+    const char *status;
+    const char *id;
+    int64_t current, total;
+};
+
+typedef void (*eng_progress_fn)(void *ud, const struct eng_progress *p);
+/* err is NULL on success. */
+typedef void (*eng_done_fn)(void *ud, const struct iso_err *err);
+
+/* Starts a pull. Bad input (reference, platform) fails here, before any progress; after a
+ * 0 return, progress and then done are called on the loop thread. The pull goes on if the
+ * caller loses interest: callbacks may be detached with eng_pull_detach(). */
+struct eng_pull;
+int eng_image_pull(struct engine *e, const struct eng_pull_opts *opts, eng_progress_fn progress,
+                   eng_done_fn done, void *ud, struct eng_pull **ret, struct iso_err *err);
+void eng_pull_detach(struct eng_pull *p);

@@ -139,7 +139,7 @@ static int run(struct daemon *d, struct iso_err *err)
 {
     int r;
 
-    r = eng_new(&d->cfg, &d->eng, err);
+    r = eng_new(&d->cfg, &d->loop, &d->eng, err);
     if (r < 0)
         return r;
     r = open_listeners(d, err);

@@ -1,0 +1,19 @@
+/* Running isod-fetch: a request as JSON on its stdin, answers as JSON lines on its stdout. */
+#pragma once
+
+#include <jansson.h>
+
+#include "daemon/engine.h"
+
+/* A progress line ({"bytes": N}). Borrowed. */
+typedef void (*eng_helper_line_fn)(void *ud, json_t *line);
+/* The process is gone and its output read: answer is its last line on success (borrowed), err
+ * says what failed otherwise. */
+typedef void (*eng_helper_done_fn)(void *ud, json_t *answer, const struct iso_err *err);
+
+/* Starts `isod-fetch OP ROOT` with request (stolen) on stdin. */
+int eng_helper_run(struct engine *e, const char *op, json_t *request, eng_helper_line_fn line,
+                   eng_helper_done_fn done, void *ud, struct iso_err *err);
+
+/* Path of isod-fetch: beside the running isod, else the install location. */
+const char *eng_helper_path(struct engine *e);
