@@ -21,6 +21,9 @@ struct api_req {
     size_t body_len, body_cap;
     bool too_large;
     bool replied;
+    int body_fd;       /* API_BODY_FILE routes: the file the body is written to */
+    char *body_path;   /* its path; removed when the request ends unless a handler took it */
+    int body_errno;    /* writing it failed */
     /* A handler waiting for an event (api_req_defer) before it can answer. */
     void (*resume)(struct api_req *req);
     /* Called when the request ends; a handler that handed req to someone clears it there. */
@@ -74,3 +77,5 @@ void api_images_tag(struct api_req *req);
 void api_images_delete(struct api_req *req);
 void api_images_prune(struct api_req *req);
 void api_system_df(struct api_req *req);
+void api_images_load(struct api_req *req);
+void api_images_save(struct api_req *req);

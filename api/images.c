@@ -577,3 +577,216 @@ void api_images_create(struct api_req *req)
     req->cleanup = pull_req_cleanup;
     api_req_defer(req, pull_resume);
 }
+
+/* ---- POST /images/load ---- */
+
+/* The upload is in a file already (API_BODY_FILE); isod-fetch reads it. The answer streams:
+ * progress unless quiet, then one {"stream": "Loaded image: ..."} per name; errors in-band,
+ * or as a plain status when nothing was sent yet. */
+struct load_ctx {
+    struct api_req *req;
+    struct api_stream *stream;
+    json_t *lines;
+    struct iso_err err;
+    bool quiet, done, failed, resumed;
+    int refs;
+};
+
+static void load_ctx_unref(struct load_ctx *c)
+{
+    if (--c->refs > 0)
+        return;
+    json_decref(c->lines);
+    free(c);
+}
+
+static void load_write_result(struct load_ctx *c)
+{
+    size_t i;
+    json_t *line;
+
+    if (c->failed)
+        (void)api_stream_json(c->stream, error_json(&c->err));
+    else
+        json_array_foreach(c->lines, i, line)
+        {
+            (void)api_stream_json(c->stream, json_pack("{s:O}", "stream", line));
+        }
+    api_stream_end(c->stream);
+}
+
+static void load_resume(struct api_req *req)
+{
+    struct load_ctx *c = req->data;
+
+    if (c->failed && !c->stream) {
+        api_reply_error(req, &c->err);
+        return;
+    }
+    c->stream = api_stream_start(req, MHD_HTTP_OK, "application/json");
+    if (c->stream && c->done)
+        load_write_result(c);
+}
+
+static void load_progress(void *ud, const struct eng_progress *p)
+{
+    struct load_ctx *c = ud;
+
+    if (c->quiet)
+        return;
+    if (!c->stream) {
+        if (c->req && !c->resumed) {
+            /* First progress: the 200 goes out now; this line is one of many. */
+            c->resumed = true;
+            api_req_resume(c->req);
+        }
+        return;
+    }
+    (void)api_stream_json(c->stream, progress_json(p));
+}
+
+static void load_done(void *ud, json_t *lines, const struct iso_err *err)
+{
+    struct load_ctx *c = ud;
+
+    c->done = true;
+    if (err) {
+        c->failed = true;
+        c->err = *err;
+    } else
+        c->lines = json_incref(lines);
+    if (c->stream)
+        load_write_result(c);
+    else if (c->req && !c->resumed) {
+        c->resumed = true;
+        api_req_resume(c->req);
+    }
+    load_ctx_unref(c);
+}
+
+static void load_req_cleanup(struct api_req *req)
+{
+    struct load_ctx *c = req->data;
+    c->req = NULL;
+    load_ctx_unref(c);
+}
+
+void api_images_load(struct api_req *req)
+{
+    struct iso_err err = {0};
+    struct load_ctx *c;
+    char *path;
+
+    if (req->body_errno) {
+        iso_err_set_errno(&err, req->body_errno, "cannot store the uploaded archive");
+        api_reply_error(req, &err);
+        return;
+    }
+    if (req->body_len == 0) {
+        api_reply_errorf(req, MHD_HTTP_BAD_REQUEST, "invalid archive: the request body is empty");
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    c->req = req;
+    c->refs = 2;
+    c->quiet = query_bool(req, "quiet");
+    req->body_fd = safe_close(req->body_fd);
+    path = TAKE_PTR(req->body_path);
+    if (eng_image_load(req->eng, path, load_progress, load_done, c, &err) < 0) {
+        free(c);
+        api_reply_error(req, &err);
+        return;
+    }
+    req->data = c;
+    req->cleanup = load_req_cleanup;
+    api_req_defer(req, load_resume);
+}
+
+/* ---- GET /images/{name}/get, GET /images/get?names= ---- */
+
+#define SAVE_HIGH_WATER (4u << 20)
+
+struct save_ctx {
+    struct api_stream *stream;
+    struct eng_save *save;
+    bool paused;
+};
+
+static void save_drained(void *ud)
+{
+    struct save_ctx *c = ud;
+    if (c->paused && c->save) {
+        c->paused = false;
+        eng_save_resume(c->save);
+    }
+}
+
+static void save_data(void *ud, const char *buf, size_t len)
+{
+    struct save_ctx *c = ud;
+
+    (void)api_stream_write(c->stream, buf, len);
+    if (!c->paused && api_stream_pending(c->stream) > SAVE_HIGH_WATER &&
+        !api_stream_gone(c->stream)) {
+        c->paused = true;
+        eng_save_pause(c->save);
+        api_stream_on_drain(c->stream, SAVE_HIGH_WATER, save_drained, c);
+    }
+}
+
+static void save_done(void *ud, const struct iso_err *err)
+{
+    struct save_ctx *c = ud;
+
+    if (err)
+        log_warn("save failed; the archive the client got is cut short", "error=\"%s\"",
+                 err->msg);
+    api_stream_end(c->stream);
+    free(c);
+}
+
+static enum MHD_Result collect_names(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    if (key && value && streq(key, "names"))
+        json_array_append_new(cls, json_string(value));
+    return MHD_YES;
+}
+
+void api_images_save(struct api_req *req)
+{
+    struct iso_err err = {0};
+    json_t *list = json_array();
+    const char *names[256];
+    size_t n = 0;
+    struct save_ctx *c;
+
+    if (api_param(req, 0))
+        json_array_append_new(list, json_string(api_param(req, 0)));
+    else
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_names, list);
+    for (size_t i = 0; i < json_array_size(list) && n < ARRAY_SIZE(names); i++)
+        names[n++] = json_string_value(json_array_get(list, i));
+
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        json_decref(list);
+        api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    if (eng_image_save(req->eng, names, n, save_data, save_done, c, &c->save, &err) < 0) {
+        json_decref(list);
+        free(c);
+        api_reply_error(req, &err);
+        return;
+    }
+    json_decref(list);
+    /* The helper cannot answer before this returns: callbacks run on later loop turns. */
+    c->stream = api_stream_start(req, MHD_HTTP_OK, "application/x-tar");
+    if (!c->stream)
+        log_error("out of memory starting an archive stream");
+}

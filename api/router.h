@@ -22,7 +22,13 @@ struct api_route {
     unsigned methods;
     const char *pattern;
     api_handler handler;
+    unsigned flags; /* API_BODY_* */
 };
+
+#define API_ROUTE(m, p, h) {.methods = (m), .pattern = (p), .handler = (h)}
+
+/* The body goes to a temporary file in the root, unbounded, instead of memory (docker load). */
+#define API_BODY_FILE 1u
 
 #define API_MAX_PARAMS 3
 /* API versions as major * 100 + minor: 1.44 -> 144. */

@@ -3,22 +3,26 @@
 #include "api/api-internal.h"
 
 const struct api_route api_routes[] = {
-    {API_GET | API_HEAD, "/_ping", api_ping},
-    {API_GET, "/version", api_version},
-    {API_GET, "/info", api_info},
-    {API_GET, "/system/df", api_system_df},
-    {API_POST, "/images/create", api_images_create},
-    {API_GET, "/images/json", api_images_list},
-    {API_POST, "/images/prune", api_images_prune},
-    {API_GET, "/images/{name*}/json", api_images_inspect},
-    {API_GET, "/images/{name*}/history", api_images_history},
-    {API_POST, "/images/{name*}/tag", api_images_tag},
-    {API_DELETE, "/images/{name*}", api_images_delete},
+    API_ROUTE(API_GET | API_HEAD, "/_ping", api_ping),
+    API_ROUTE(API_GET, "/version", api_version),
+    API_ROUTE(API_GET, "/info", api_info),
+    API_ROUTE(API_GET, "/system/df", api_system_df),
+    API_ROUTE(API_POST, "/images/create", api_images_create),
+    API_ROUTE(API_GET, "/images/json", api_images_list),
+    API_ROUTE(API_POST, "/images/prune", api_images_prune),
+    {.methods = API_POST, .pattern = "/images/load", .handler = api_images_load,
+     .flags = API_BODY_FILE},
+    API_ROUTE(API_GET, "/images/get", api_images_save),
+    API_ROUTE(API_GET, "/images/{name*}/get", api_images_save),
+    API_ROUTE(API_GET, "/images/{name*}/json", api_images_inspect),
+    API_ROUTE(API_GET, "/images/{name*}/history", api_images_history),
+    API_ROUTE(API_POST, "/images/{name*}/tag", api_images_tag),
+    API_ROUTE(API_DELETE, "/images/{name*}", api_images_delete),
     /* isod has no networks, volumes or plugins to show: `docker inspect NAME` asks for each
      * kind in turn and needs a 404 JSON to move on. */
-    {API_GET, "/networks/{id}", api_not_found_object},
-    {API_GET, "/volumes/{name}", api_not_found_object},
-    {API_GET, "/plugins/{name*}/json", api_not_found_object},
+    API_ROUTE(API_GET, "/networks/{id}", api_not_found_object),
+    API_ROUTE(API_GET, "/volumes/{name}", api_not_found_object),
+    API_ROUTE(API_GET, "/plugins/{name*}/json", api_not_found_object),
 };
 
 const size_t api_n_routes = ARRAY_SIZE(api_routes);

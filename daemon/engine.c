@@ -330,3 +330,30 @@ json_t *eng_insecure_registries(struct engine *e)
         json_array_append_new(a, json_string(e->cfg->insecure_registries[i]));
     return a;
 }
+
+int eng_tmpfile(struct engine *e, const char *prefix, char **ret_path, struct iso_err *err)
+{
+    _cleanup_free_ char *rnd = NULL;
+    size_t len;
+
+    for (int attempt = 0; attempt < 16; attempt++) {
+        free(rnd);
+        rnd = NULL;
+        if (iso_read_file_at(AT_FDCWD, "/proc/sys/kernel/random/uuid", 64, &rnd, &len) < 0)
+            return iso_err_set(err, EIO, "cannot make a temporary name");
+        rnd[strcspn(rnd, "\n")] = '\0';
+        char *path = iso_strprintf("%s/tmp/%s-%s", e->root, prefix, rnd);
+        if (!path)
+            return iso_err_set(err, ENOMEM, "out of memory");
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            *ret_path = path;
+            return fd;
+        }
+        int saved = errno;
+        free(path);
+        if (saved != EEXIST)
+            return iso_err_set_errno(err, saved, "create a temporary file in '%s/tmp'", e->root);
+    }
+    return iso_err_set(err, EEXIST, "cannot make a temporary file");
+}

@@ -43,6 +43,10 @@ const char *eng_id(const struct engine *e);
 
 int eng_counts_get(struct engine *e, struct eng_counts *ret, struct iso_err *err);
 
+/* Creates <root>/tmp/<prefix>-<random>, 0600, for an upload; returns its fd and path
+ * (malloc'd). tmp/ is wiped at startup, so a crash leaves nothing behind for good. */
+int eng_tmpfile(struct engine *e, const char *prefix, char **ret_path, struct iso_err *err);
+
 /* ---- images ---- */
 
 /* Finds an image by name as users type it ("busybox", "busybox:1", "reg:5000/x@sha256:..."),
@@ -122,3 +126,27 @@ struct eng_pull;
 int eng_image_pull(struct engine *e, const struct eng_pull_opts *opts, eng_progress_fn progress,
                    eng_done_fn done, void *ud, struct eng_pull **ret, struct iso_err *err);
 void eng_pull_detach(struct eng_pull *p);
+
+/* ---- load and save ---- */
+
+struct json_t;
+/* lines: Docker's "Loaded image: NAME\n" texts (borrowed) on success. */
+typedef void (*eng_load_done_fn)(void *ud, struct json_t *lines, const struct iso_err *err);
+
+/* Loads the archive at path (taken: removed and freed whatever happens). */
+int eng_image_load(struct engine *e, char *path, eng_progress_fn progress, eng_load_done_fn done,
+                   void *ud, struct iso_err *err);
+
+typedef void (*eng_save_data_fn)(void *ud, const char *buf, size_t len);
+struct eng_save;
+
+/* Streams a docker-archive of the named images to data, then calls done. Unknown names fail
+ * here, before any byte. */
+int eng_image_save(struct engine *e, const char *const *names, size_t n, eng_save_data_fn data,
+                   eng_done_fn done, void *ud, struct eng_save **ret, struct iso_err *err);
+/* Backpressure while the client is slower than the archive. Valid until done. */
+void eng_save_pause(struct eng_save *s);
+void eng_save_resume(struct eng_save *s);
+
+/* RFC 3339 (as image configs write "created") to unix ns; 0 when absent or unparsable. */
+int64_t eng_parse_time(const char *s);

@@ -24,6 +24,7 @@ struct helper {
     bool exited, out_closed, overflow;
     unsigned open_handles;
     eng_helper_line_fn line;
+    eng_helper_data_fn data; /* raw mode: stdout is data, not JSON lines */
     eng_helper_done_fn done;
     void *ud;
 };
@@ -54,7 +55,7 @@ static void maybe_finish(struct helper *hp)
         iso_err_set(&err, code > 0 ? code : EIO, "%s", msg ? msg : "failed");
     } else if (hp->term_signal)
         iso_err_set(&err, EIO, "isod-fetch was killed by signal %d", hp->term_signal);
-    else if (hp->status != 0 || !hp->last)
+    else if (hp->status != 0 || (!hp->last && !hp->data))
         iso_err_set(&err, EIO, "isod-fetch failed (exit status %" PRId64 ")", hp->status);
     else if (hp->overflow)
         iso_err_set(&err, EIO, "isod-fetch answered a line longer than %u bytes", LINE_MAX_BYTES);
@@ -78,8 +79,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct helper *hp = h->data;
 
+    if (hp->data)
+        hp->len = 0; /* raw mode hands each read on at once */
     if (hp->cap - hp->len < 4096) {
-        size_t cap = hp->cap ? hp->cap * 2 : 8192;
+        size_t cap = hp->cap ? hp->cap * 2 : hp->data ? 65536 : 8192;
         char *b = realloc(hp->buf, cap);
         if (!b) {
             *buf = uv_buf_init(NULL, 0);
@@ -99,6 +102,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         uv_read_stop(s);
         hp->out_closed = true;
         maybe_finish(hp);
+        return;
+    }
+    if (hp->data) {
+        hp->data(hp->ud, hp->buf, (size_t)n);
         return;
     }
     hp->len += (size_t)n;
@@ -131,8 +138,9 @@ static void on_written(uv_write_t *w, int status)
     uv_close((uv_handle_t *)&hp->in, helper_closed);
 }
 
-int eng_helper_run(struct engine *e, const char *op, json_t *request, eng_helper_line_fn line,
-                   eng_helper_done_fn done, void *ud, struct iso_err *err)
+static int helper_start(struct engine *e, const char *op, json_t *request,
+                        eng_helper_line_fn line, eng_helper_data_fn data, eng_helper_done_fn done,
+                        void *ud, struct helper **ret, struct iso_err *err)
 {
     struct helper *hp = calloc(1, sizeof(*hp));
     uv_stdio_container_t stdio[3];
@@ -151,6 +159,7 @@ int eng_helper_run(struct engine *e, const char *op, json_t *request, eng_helper
     }
     hp->e = e;
     hp->line = line;
+    hp->data = data;
     hp->done = done;
     hp->ud = ud;
     uv_pipe_init(eng_loop(e), &hp->in, 0);
@@ -183,5 +192,31 @@ int eng_helper_run(struct engine *e, const char *op, json_t *request, eng_helper
     uv_buf_t b = uv_buf_init(hp->request, (unsigned)strlen(hp->request));
     uv_write(&hp->write, (uv_stream_t *)&hp->in, &b, 1, on_written);
     uv_read_start((uv_stream_t *)&hp->out, on_alloc, on_read);
+    if (ret)
+        *ret = hp;
     return 0;
+}
+
+int eng_helper_run(struct engine *e, const char *op, json_t *request, eng_helper_line_fn line,
+                   eng_helper_done_fn done, void *ud, struct iso_err *err)
+{
+    return helper_start(e, op, request, line, NULL, done, ud, NULL, err);
+}
+
+int eng_helper_run_raw(struct engine *e, const char *op, json_t *request, eng_helper_data_fn data,
+                       eng_helper_done_fn done, void *ud, struct helper **ret, struct iso_err *err)
+{
+    return helper_start(e, op, request, NULL, data, done, ud, ret, err);
+}
+
+void eng_helper_pause(struct helper *hp)
+{
+    if (!hp->out_closed)
+        uv_read_stop((uv_stream_t *)&hp->out);
+}
+
+void eng_helper_resume(struct helper *hp)
+{
+    if (!hp->out_closed)
+        uv_read_start((uv_stream_t *)&hp->out, on_alloc, on_read);
 }

@@ -250,7 +250,7 @@ static void manifest_done(void *ud, json_t *answer, const struct iso_err *err)
         pull_finish(p);
 }
 
-static int64_t parse_created(const char *s)
+int64_t eng_parse_time(const char *s)
 {
     struct tm tm = {0};
     const char *rest;
@@ -294,7 +294,7 @@ static int commit(struct eng_pull *p, struct iso_err *err)
         .architecture = (char *)json_string_value(json_object_get(m, "architecture")),
         .os = (char *)json_string_value(json_object_get(m, "os")),
         .variant = (char *)json_string_value(json_object_get(m, "variant")),
-        .created = parse_created(json_string_value(json_object_get(m, "created"))),
+        .created = eng_parse_time(json_string_value(json_object_get(m, "created"))),
         .labels = labels_s,
         .tags = tags,
         .n_tags = n_tags,
