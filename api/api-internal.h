@@ -79,3 +79,4 @@ void api_images_prune(struct api_req *req);
 void api_system_df(struct api_req *req);
 void api_images_load(struct api_req *req);
 void api_images_save(struct api_req *req);
+void api_auth(struct api_req *req);

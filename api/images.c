@@ -790,3 +790,81 @@ void api_images_save(struct api_req *req)
     if (!c->stream)
         log_error("out of memory starting an archive stream");
 }
+
+/* ---- POST /auth ---- */
+
+/* Shared by the request and the check; freed when both are done with it. */
+struct auth_ctx {
+    struct api_req *req; /* NULL once the request ended (daemon shutdown) */
+    struct iso_err err;
+    int refs;
+};
+
+static void auth_ctx_unref(struct auth_ctx *c)
+{
+    if (--c->refs == 0)
+        free(c);
+}
+
+static void auth_resume(struct api_req *req)
+{
+    struct auth_ctx *c = req->data;
+
+    if (c->err.code == EACCES)
+        api_reply_errorf(req, MHD_HTTP_UNAUTHORIZED, "%s", c->err.msg);
+    else if (c->err.code)
+        api_reply_error(req, &c->err);
+    else
+        api_reply_json(req, MHD_HTTP_OK,
+                       json_pack("{s:s,s:s}", "Status", "Login Succeeded", "IdentityToken", ""));
+}
+
+static void auth_done(void *ud, const struct iso_err *err)
+{
+    struct auth_ctx *c = ud;
+
+    if (err)
+        c->err = *err;
+    if (c->req)
+        api_req_resume(c->req);
+    auth_ctx_unref(c);
+}
+
+static void auth_cleanup(struct api_req *req)
+{
+    struct auth_ctx *c = req->data;
+    c->req = NULL;
+    auth_ctx_unref(c);
+}
+
+void api_auth(struct api_req *req)
+{
+    _cleanup_json_ json_t *body = NULL;
+    const char *user = NULL, *pass = NULL, *server = NULL;
+    struct iso_err err = {0};
+    struct auth_ctx *c;
+
+    if (api_body_json(req, &body) < 0)
+        return;
+    if (iso_json_get_string(body, "username", false, &user, &err) < 0 ||
+        iso_json_get_string(body, "password", false, &pass, &err) < 0 ||
+        iso_json_get_string(body, "serveraddress", false, &server, &err) < 0) {
+        api_reply_error(req, &err);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    c->req = req;
+    c->refs = 2;
+    if (eng_auth(req->eng, user, pass, server, auth_done, c, &err) < 0) {
+        free(c);
+        api_reply_error(req, &err);
+        return;
+    }
+    req->data = c;
+    req->cleanup = auth_cleanup;
+    api_req_defer(req, auth_resume);
+}

@@ -231,3 +231,44 @@ void eng_save_resume(struct eng_save *s)
 {
     eng_helper_resume(s->hp);
 }
+
+struct auth {
+    eng_done_fn done;
+    void *ud;
+};
+
+static void auth_done(void *ud, json_t *answer, const struct iso_err *err)
+{
+    struct auth *a = ud;
+    a->done(a->ud, err);
+    free(a);
+}
+
+int eng_auth(struct engine *e, const char *username, const char *password,
+             const char *serveraddress, eng_done_fn done, void *ud, struct iso_err *err)
+{
+    char domain[256];
+    const char *s = serveraddress && *serveraddress ? serveraddress : "docker.io";
+    struct auth *a;
+
+    /* "https://index.docker.io/v1/", "http://127.0.0.1:5000/", "reg:5000" -> host[:port] */
+    if (strstr(s, "://"))
+        s = strstr(s, "://") + 3;
+    snprintf(domain, sizeof(domain), "%.*s", (int)strcspn(s, "/"), s);
+    if (streq(domain, "index.docker.io") || streq(domain, "registry-1.docker.io"))
+        snprintf(domain, sizeof(domain), "docker.io");
+    if (!*domain)
+        return iso_err_set(err, EINVAL, "invalid serveraddress '%s'", serveraddress);
+    a = calloc(1, sizeof(*a));
+    if (!a)
+        return iso_err_set(err, ENOMEM, "out of memory");
+    a->done = done;
+    a->ud = ud;
+    json_t *req = json_pack("{s:s,s:s?,s:s?,s:o}", "domain", domain, "username", username,
+                            "password", password, "insecure_registries",
+                            eng_insecure_registries(e));
+    int r = eng_helper_run(e, "auth", req, NULL, auth_done, a, err);
+    if (r < 0)
+        free(a);
+    return r;
+}

@@ -150,3 +150,8 @@ void eng_save_resume(struct eng_save *s);
 
 /* RFC 3339 (as image configs write "created") to unix ns; 0 when absent or unparsable. */
 int64_t eng_parse_time(const char *s);
+
+/* POST /auth: checks credentials against a registry ("https://index.docker.io/v1/",
+ * "127.0.0.1:5000"); done gets EACCES when they are refused. */
+int eng_auth(struct engine *e, const char *username, const char *password,
+             const char *serveraddress, eng_done_fn done, void *ud, struct iso_err *err);

@@ -2072,3 +2072,67 @@ struct store_registry *store_registry_free(struct store_registry *c)
     free(c);
     return NULL;
 }
+
+int store_registry_login(struct store_registry *c, const char *domain, struct iso_err *err)
+{
+    struct store_ref ref = {0};
+    struct host *h;
+    int r;
+
+    if (!domain || !*domain || strlen(domain) >= sizeof(ref.domain))
+        return iso_err_set(err, EINVAL, "invalid registry address '%s'", domain ? domain : "");
+    snprintf(ref.domain, sizeof(ref.domain), "%s", domain);
+    pthread_mutex_lock(&c->lock);
+    r = host_get_locked(c, &ref, &h);
+    if (r < 0) {
+        pthread_mutex_unlock(&c->lock);
+        return iso_err_set(err, -r, "out of memory");
+    }
+    r = ping_locked(c, h, err);
+    if (r < 0)
+        goto out;
+    switch (h->challenge) {
+    case AUTH_NONE:
+        /* The registry asks for nothing: any credentials do, as with docker login. */
+        break;
+    case AUTH_BASIC: {
+        _cleanup_xfer_ struct xfer *x = NULL;
+        _cleanup_free_ char *url = iso_strprintf("%s/v2/", h->base);
+        struct req rq = {
+            .kind = REQ_PING, .host = h, .url = url, .limit = PING_BODY_MAX, .small = true};
+        if (!url) {
+            r = iso_err_set(err, ENOMEM, "out of memory");
+            break;
+        }
+        if (!has_creds(c)) {
+            r = iso_err_set(err, EACCES, "unauthorized: username and password required");
+            break;
+        }
+        r = xfer_new(c, &rq, AUTH_BASIC, NULL, &x);
+        if (r < 0) {
+            r = iso_err_set(err, -r, "out of memory");
+            break;
+        }
+        if (xfer_run(x, pred_headers) < 0 || !x->headers_done) {
+            r = transport_error(x, err);
+            break;
+        }
+        if (x->status == 401 || x->status == 403)
+            r = iso_err_set(err, EACCES, "unauthorized: incorrect username or password");
+        else if (x->status != 200)
+            r = iso_err_set(err, EPROTO, "login to %s: unexpected status %ld", domain,
+                            x->status);
+        break;
+    }
+    case AUTH_BEARER: {
+        char *token = NULL;
+        /* A token with no scope proves the credentials, as docker login asks for one. */
+        r = token_fetch_locked(c, h, "", &token, err);
+        free_secret(token);
+        break;
+    }
+    }
+out:
+    pthread_mutex_unlock(&c->lock);
+    return r < 0 ? r : 0;
+}

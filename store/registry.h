@@ -75,6 +75,10 @@ int store_registry_new(const struct store_ref *ref, const struct store_registry_
 /* Takes NULL; returns NULL. Every stream opened from the client must be freed first. */
 struct store_registry *store_registry_free(struct store_registry *c);
 
+/* docker login: checks the client's credentials against the registry at domain (GET /v2/,
+ * then basic auth or a token without scope). EACCES "unauthorized: ..." when refused. */
+int store_registry_login(struct store_registry *c, const char *domain, struct iso_err *err);
+
 /* Fetches the manifest ref names (by digest when it has one, else by tag), verifying the
  * digest when pulling by digest. An index or manifest list is resolved to the entry for the
  * client's platform. Errors, with Docker's wording where it has one:
