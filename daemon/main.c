@@ -54,6 +54,19 @@ static void finish_shutdown(void *data)
     }
 }
 
+static void on_drained_timer(uv_timer_t *t)
+{
+    finish_shutdown(t->data);
+}
+
+/* The last request just ended, inside MHD's own callback: stopping MHD from there would pull
+ * the rug from under it, so finish on the next loop turn. */
+static void on_drained(void *data)
+{
+    struct daemon *d = data;
+    uv_timer_start(&d->grace, on_drained_timer, 0, 0);
+}
+
 static void on_grace_timeout(uv_timer_t *t)
 {
     struct daemon *d = t->data;
@@ -81,7 +94,7 @@ static void begin_shutdown(struct daemon *d, const char *why)
         finish_shutdown(d);
         return;
     }
-    api_server_on_idle(d->api, finish_shutdown, d);
+    api_server_on_idle(d->api, on_drained, d);
     uv_timer_start(&d->grace, on_grace_timeout, SHUTDOWN_GRACE_MS, 0);
 }
 
