@@ -66,6 +66,8 @@ extern const size_t api_n_routes;
 
 /* Handlers, by file. */
 void api_ping(struct api_req *req);
+/* Drops the cached ping response (server teardown). */
+void api_ping_done(void);
 void api_version(struct api_req *req);
 void api_info(struct api_req *req);
 void api_not_found_object(struct api_req *req);

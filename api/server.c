@@ -373,6 +373,7 @@ void api_server_free(struct api_server *s, void (*cb)(void *), void *data)
         if (l->timer.data)
             uv_close((uv_handle_t *)&l->timer, on_handle_closed);
     }
+    api_ping_done();
     if (s->open_handles == 0) {
         if (cb)
             cb(data);

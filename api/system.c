@@ -11,26 +11,38 @@
 #include "build-config.h"
 #include "daemon/engine.h"
 
+/* Pinged by every docker CLI command before anything else, and the same bytes every time:
+ * one response built once and queued by reference (MHD responses are reference counted). */
+static struct MHD_Response *ping_response;
+
+void api_ping_done(void)
+{
+    if (ping_response)
+        MHD_destroy_response(ping_response);
+    ping_response = NULL;
+}
+
 void api_ping(struct api_req *req)
 {
-    struct MHD_Response *resp;
-
-    /* Pinged by every docker CLI command before anything else: keep it allocation-light. */
-    resp = MHD_create_response_from_buffer(2, (void *)"OK", MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
+    if (!ping_response) {
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(2, (void *)"OK", MHD_RESPMEM_PERSISTENT);
+        if (!resp) {
+            api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+            return;
+        }
+        api_add_std_headers(resp);
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                      "text/plain; charset=utf-8");
+        (void)MHD_add_response_header(resp, "Builder-Version", "1");
+        (void)MHD_add_response_header(resp, "Swarm", "inactive");
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                      "no-cache, no-store, must-revalidate");
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA, "no-cache");
+        ping_response = resp;
     }
     req->replied = true;
-    api_add_std_headers(resp);
-    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-    (void)MHD_add_response_header(resp, "Builder-Version", "1");
-    (void)MHD_add_response_header(resp, "Swarm", "inactive");
-    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                  "no-cache, no-store, must-revalidate");
-    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA, "no-cache");
-    (void)MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
+    (void)MHD_queue_response(req->conn, MHD_HTTP_OK, ping_response);
 }
 
 static const char build_time[] = ISOD_BUILD_TIME;
