@@ -21,9 +21,9 @@ struct api_req {
     size_t body_len, body_cap;
     bool too_large;
     bool replied;
-    int body_fd;       /* API_BODY_FILE routes: the file the body is written to */
-    char *body_path;   /* its path; removed when the request ends unless a handler took it */
-    int body_errno;    /* writing it failed */
+    int body_fd;     /* API_BODY_FILE routes: the file the body is written to */
+    char *body_path; /* its path; removed when the request ends unless a handler took it */
+    int body_errno;  /* writing it failed */
     /* A handler waiting for an event (api_req_defer) before it can answer. */
     void (*resume)(struct api_req *req);
     /* Called when the request ends; a handler that handed req to someone clears it there. */

@@ -743,8 +743,7 @@ static void save_done(void *ud, const struct iso_err *err)
     struct save_ctx *c = ud;
 
     if (err)
-        log_warn("save failed; the archive the client got is cut short", "error=\"%s\"",
-                 err->msg);
+        log_warn("save failed; the archive the client got is cut short", "error=\"%s\"", err->msg);
     api_stream_end(c->stream);
     free(c);
 }

@@ -25,7 +25,10 @@ struct api_route {
     unsigned flags; /* API_BODY_* */
 };
 
-#define API_ROUTE(m, p, h) {.methods = (m), .pattern = (p), .handler = (h)}
+#define API_ROUTE(m, p, h)                                                                         \
+    {                                                                                              \
+        .methods = (m), .pattern = (p), .handler = (h)                                             \
+    }
 
 /* The body goes to a temporary file in the root, unbounded, instead of memory (docker load). */
 #define API_BODY_FILE 1u

@@ -22,7 +22,13 @@ static void load_line(void *ud, json_t *line)
 {
     struct load *l = ud;
     const char *id = json_string_value(json_object_get(line, "loading"));
-    struct eng_progress p = {.status = "Loading layer", .id = id, .current = -1, .total = -1};
+    json_t *cur = json_object_get(line, "current"), *tot = json_object_get(line, "total");
+    struct eng_progress p = {
+        .status = "Loading layer",
+        .id = id,
+        .current = cur ? json_integer_value(cur) : -1,
+        .total = tot ? json_integer_value(tot) : -1,
+    };
 
     if (id && l->progress)
         l->progress(l->ud, &p);
@@ -124,8 +130,8 @@ int eng_image_load(struct engine *e, char *path, eng_progress_fn progress, eng_l
         return iso_err_set(err, ENOMEM, "out of memory");
     }
     *l = (struct load){.e = e, .path = path, .progress = progress, .done = done, .ud = ud};
-    int r = eng_helper_run(e, "load", json_pack("{s:s}", "path", path), load_line, load_done, l,
-                           err);
+    int r =
+        eng_helper_run(e, "load", json_pack("{s:s}", "path", path), load_line, load_done, l, err);
     if (r < 0) {
         (void)unlink(path);
         free(path);
@@ -212,8 +218,8 @@ int eng_image_save(struct engine *e, const char *const *names, size_t n, eng_sav
         return iso_err_set(err, ENOMEM, "out of memory");
     }
     *s = (struct eng_save){.data = data, .done = done, .ud = ud};
-    r = eng_helper_run_raw(e, "save", json_pack("{s:o}", "images", images), save_data, save_done,
-                           s, &s->hp, err);
+    r = eng_helper_run_raw(e, "save", json_pack("{s:o}", "images", images), save_data, save_done, s,
+                           &s->hp, err);
     if (r < 0) {
         free(s);
         return r;
@@ -264,9 +270,9 @@ int eng_auth(struct engine *e, const char *username, const char *password,
         return iso_err_set(err, ENOMEM, "out of memory");
     a->done = done;
     a->ud = ud;
-    json_t *req = json_pack("{s:s,s:s?,s:s?,s:o}", "domain", domain, "username", username,
-                            "password", password, "insecure_registries",
-                            eng_insecure_registries(e));
+    json_t *req =
+        json_pack("{s:s,s:s?,s:s?,s:o}", "domain", domain, "username", username, "password",
+                  password, "insecure_registries", eng_insecure_registries(e));
     int r = eng_helper_run(e, "auth", req, NULL, auth_done, a, err);
     if (r < 0)
         free(a);

@@ -117,7 +117,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         hp->len -= used;
         if (!j)
             continue;
-        if (json_object_get(j, "bytes")) {
+        if (json_object_get(j, "bytes") || json_object_get(j, "loading")) {
             if (hp->line)
                 hp->line(hp->ud, j);
             json_decref(j);
@@ -138,9 +138,9 @@ static void on_written(uv_write_t *w, int status)
     uv_close((uv_handle_t *)&hp->in, helper_closed);
 }
 
-static int helper_start(struct engine *e, const char *op, json_t *request,
-                        eng_helper_line_fn line, eng_helper_data_fn data, eng_helper_done_fn done,
-                        void *ud, struct helper **ret, struct iso_err *err)
+static int helper_start(struct engine *e, const char *op, json_t *request, eng_helper_line_fn line,
+                        eng_helper_data_fn data, eng_helper_done_fn done, void *ud,
+                        struct helper **ret, struct iso_err *err)
 {
     struct helper *hp = calloc(1, sizeof(*hp));
     uv_stdio_container_t stdio[3];

@@ -5,7 +5,7 @@
 
 #include "daemon/engine.h"
 
-/* A progress line ({"bytes": N}). Borrowed. */
+/* A progress line ({"bytes": N} or {"loading": ID, ...}). Borrowed. */
 typedef void (*eng_helper_line_fn)(void *ud, json_t *line);
 /* The process is gone and its output read: answer is its last line on success (borrowed), err
  * says what failed otherwise. */

@@ -2120,8 +2120,7 @@ int store_registry_login(struct store_registry *c, const char *domain, struct is
         if (x->status == 401 || x->status == 403)
             r = iso_err_set(err, EACCES, "unauthorized: incorrect username or password");
         else if (x->status != 200)
-            r = iso_err_set(err, EPROTO, "login to %s: unexpected status %ld", domain,
-                            x->status);
+            r = iso_err_set(err, EPROTO, "login to %s: unexpected status %ld", domain, x->status);
         break;
     }
     case AUTH_BEARER: {

@@ -390,6 +390,31 @@ def kill_9_mid_pull_leaves_nothing_and_the_pull_works_after(t):
 
 
 @test
+def sigterm_lets_a_pull_in_flight_finish(t):
+    big = mk.Image([mk.busybox_layer(), mk.Layer(
+        [mk.File("big", os.urandom(32 << 20), mode=0o644)], "gzip", "big")], mk.BUSYBOX_CONFIG)
+    d_b, built = layout("big-term", big)
+    with Registry() as reg:
+        reg.seed(d_b, "test/big", "latest")
+        d = Isod().start()
+        try:
+            r = {}
+            th = threading.Thread(target=lambda: r.__setitem__("v", pull(d, reg.ref("test/big"))))
+            th.start()
+            wait_until(lambda: os.path.exists(os.path.join(d.root, "tmp")) and
+                       os.listdir(os.path.join(d.root, "tmp")), 30, "an unpack in flight")
+            d.send_signal(signal.SIGTERM)
+            t.eq(d.proc.wait(30), 0, "exit code")
+            th.join(30)
+            t.eq(r["v"][0], 200, "the pull's answer")
+            t.eq(statuses(r["v"][1])[-1], "Status: Downloaded newer image for " +
+                 reg.ref("test/big"), "the pull finished before isod exited")
+            t.true(not os.path.exists(d.sock), "socket removed")
+        finally:
+            d.cleanup()
+
+
+@test
 def concurrent_pulls_share_a_layer_fetch(t):
     base = mk.busybox_layer()
     a = mk.Image([base, mk.Layer([mk.File("a", "a\n")], "gzip", "a")], mk.BUSYBOX_CONFIG)
@@ -414,6 +439,192 @@ def concurrent_pulls_share_a_layer_fetch(t):
                 if "GET" in l and base_blob[7:] in l and "/blobs/" in l and '" 200 ' in l]
         t.true(len(gets) <= 1, f"base layer fetched once, not {len(gets)}: {gets[:3]}")
         t.eq(len(d.get("/v1.44/images/json").json()), 2, "both images")
+
+
+@test
+def platform_is_chosen_from_an_index(t):
+    d_i = os.path.join(_tmp, "multi")
+    idx = mk.oci_index(d_i, mk.multiplatform(), tag="latest")
+    with Registry() as reg, Isod() as d:
+        reg.seed(d_i, "test/multi", "latest")
+        ref = reg.ref("test/multi")
+        for platform, want in (("", "linux/amd64"), ("linux/arm64/v8", "linux/arm64/v8")):
+            r = d.req("POST", "/v1.44/images/create?fromImage=" + ref.rsplit(":", 1)[0] +
+                      "&tag=latest" + ("&platform=" + platform if platform else ""),
+                      timeout=120)
+            t.eq(r.status, 200, f"{want}: status")
+            lines = [json.loads(l) for l in r.body.splitlines() if l.strip()]
+            t.eq(statuses(lines)[-2], "Digest: " + idx.index_digest, "the index digest")
+            built = idx.images[0 if want == "linux/amd64" else 1]
+            with Overlay(d, built.config_digest) as root:
+                with open(os.path.join(root, "etc", "platform")) as f:
+                    t.eq(f.read().strip(), want, "the platform's rootfs")
+        r = d.req("POST", "/v1.44/images/create?fromImage=" + ref.rsplit(":", 1)[0] +
+                  "&tag=latest&platform=linux/s390x")
+        body = r.json() if r.status != 200 else [json.loads(l) for l in r.body.splitlines()][-1]
+        t.true(r.status != 200 or "error" in body, f"no s390x image: {body}")
+        r = d.req("POST", "/v1.44/images/create?fromImage=" + ref.rsplit(":", 1)[0] +
+                  "&platform=nonsense")
+        t.eq(r.status, 400, "malformed platform")
+
+
+@test
+def login_checks_credentials_and_isoctl_uses_them(t):
+    d_bb, built = layout("busybox-login", mk.busybox())
+    with Registry(auth=("user", "pass")) as reg, Isod() as d:
+        reg.push(d_bb, "private/bb", "latest")
+        body = json.dumps({"username": "user", "password": "pass", "serveraddress": reg.url})
+        r = d.req("POST", "/v1.44/auth", body=body, headers={"Content-Type": "application/json"})
+        t.eq(r.status, 200, f"good credentials: {r.body}")
+        t.eq(r.json()["Status"], "Login Succeeded", "status")
+        body = json.dumps({"username": "user", "password": "nope", "serveraddress": reg.url})
+        r = d.req("POST", "/v1.44/auth", body=body)
+        t.eq(r.status, 401, "wrong password")
+        t.contains(r.json()["message"], "unauthorized", "message")
+        r = d.req("POST", "/v1.44/auth", body=json.dumps({"username": 5}))
+        t.eq(r.status, 400, "a number for a username")
+        t.eq(r.json()["message"], "field 'username' must be a string, not an integer", "message")
+        r = d.req("POST", "/v1.44/auth", body="{not json")
+        t.eq(r.status, 400, "bad JSON")
+        t.contains(r.json()["message"], "invalid JSON", "message")
+        r = d.req("POST", "/v1.44/auth", body="")
+        t.eq(r.status, 400, "empty body")
+
+        cfg = os.path.join(_tmp, "isoctl-config.json")
+        env = {"ISOCTL_CONFIG": cfg}
+        r = isoctl("login", "-u", "user", "--password-stdin", reg.url, host=d.sock, env=env,
+                   input="pass\n")
+        t.eq(r.returncode, 0, f"isoctl login: {r.stderr}")
+        t.contains(r.stdout, "Login Succeeded", "login output")
+        t.eq(oct(os.stat(cfg).st_mode & 0o777), "0o600", "credentials file mode")
+        r = isoctl("pull", reg.ref("private/bb"), host=d.sock, env=env, timeout=120)
+        t.eq(r.returncode, 0, f"pull with stored credentials: {r.stderr}")
+        r = isoctl("logout", reg.url, host=d.sock, env=env)
+        t.eq(r.returncode, 0, f"logout: {r.stderr}")
+        r = isoctl("login", "-u", "user", "--password-stdin", reg.url, host=d.sock, env=env,
+                   input="wrong\n")
+        t.eq(r.returncode, 1, "login with a wrong password")
+
+
+def archive_load(d, path, quiet=True):
+    with open(path, "rb") as f:
+        data = f.read()
+    # Chunked, as `docker load` sends it.
+    r = d.req("POST", "/v1.44/images/load?quiet=" + ("1" if quiet else "0"),
+              body=iter([data[i:i + 65536] for i in range(0, len(data), 65536)]),
+              headers={"Content-Type": "application/x-tar"},
+              timeout=120)
+    lines = [json.loads(l) for l in r.body.splitlines() if l.strip()] if r.status == 200 else []
+    return r, lines
+
+
+@test
+def load_docker_archives_of_both_forms(t):
+    with Isod() as d:
+        for legacy in (False, True):
+            path = os.path.join(_tmp, f"bb-{legacy}.tar")
+            built = mk.docker_archive(path, [(mk.layered(), ["layered:v1", "layered:v2"])],
+                                      legacy=legacy)[0]
+            r, lines = archive_load(d, path)
+            t.eq(r.status, 200, f"legacy={legacy}: {r.body[:300]}")
+            streams = [l.get("stream") for l in lines]
+            t.eq(sorted(streams), ["Loaded image: layered:v1\n", "Loaded image: layered:v2\n"],
+                 f"legacy={legacy}: {lines}")
+            imgs = d.get("/v1.44/images/json").json()
+            t.eq([i["Id"] for i in imgs], [built.config_digest], "the config digest is the id")
+            with Overlay(d, built.config_digest) as root:
+                t.eq(mk.diff_trees(mk.expected_tree(mk.layered()), mk.scan_tree(root)), [],
+                     f"legacy={legacy}: rootfs")
+            d.req("DELETE", "/v1.44/images/layered:v1")
+            d.req("DELETE", "/v1.44/images/layered:v2")
+        t.eq(os.listdir(os.path.join(d.root, "tmp")), [], "the upload file is gone")
+
+
+@test
+def load_refuses_bad_archives_and_keeps_nothing(t):
+    with Isod() as d:
+        bad = os.path.join(_tmp, "bad.tar")
+        with open(bad, "wb") as f:
+            f.write(b"this is not a tar archive" * 100)
+        r, lines = archive_load(d, bad)
+        msg = r.json()["message"] if r.status != 200 else lines[-1].get("error", "")
+        t.true(r.status >= 400 or "error" in lines[-1], f"refused: {r.status} {lines}")
+        t.true(len(msg) > 5, f"a message: {msg!r}")
+        import tarfile
+        empty = os.path.join(_tmp, "empty.tar")
+        with tarfile.open(empty, "w") as tf:
+            info = tarfile.TarInfo("hello.txt")
+            info.size = 2
+            tf.addfile(info, __import__("io").BytesIO(b"hi"))
+        r, lines = archive_load(d, empty)
+        msg = r.json()["message"] if r.status != 200 else lines[-1].get("error", "")
+        t.contains(msg, "manifest.json", "Docker's message for an archive without a manifest")
+        t.eq(d.get("/v1.44/images/json").json(), [], "no image")
+        t.eq(os.listdir(os.path.join(d.root, "tmp")), [], "no upload left in tmp/")
+        t.eq([n for n in os.listdir(os.path.join(d.root, "layers")) if n != "l"], [],
+             "no layer left")
+
+
+@test
+def save_then_load_round_trip_with_isoctl_and_docker(t):
+    with Isod() as d:
+        path = os.path.join(_tmp, "rt.tar")
+        mk.docker_archive(path, [(mk.layered(), ["layered:rt"])])
+        r, _ = archive_load(d, path)
+        t.eq(r.status, 200, "load")
+        saved = os.path.join(_tmp, "saved.tar")
+        r = isoctl("save", "-o", saved, "layered:rt", host=d.sock)
+        t.eq(r.returncode, 0, f"isoctl save: {r.stderr}")
+        t.true(os.path.getsize(saved) > 1000000, "a real archive")
+        d.req("DELETE", "/v1.44/images/layered:rt")
+        t.eq(d.get("/v1.44/images/json").json(), [], "removed")
+        r = isoctl("load", "-i", saved, host=d.sock)
+        t.eq(r.returncode, 0, f"isoctl load: {r.stderr}")
+        t.contains(r.stdout, "Loaded image: layered:rt", "isoctl load output")
+        img = d.get("/v1.44/images/layered:rt/json").json()
+        with Overlay(d, img["Id"]) as root:
+            t.eq(mk.diff_trees(mk.expected_tree(mk.layered()), mk.scan_tree(root)), [],
+                 "rootfs after the round trip")
+        for client in docker_clients():
+            out = os.path.join(_tmp, "docker-saved.tar")
+            r = docker(client, d.sock, "save", "-o", out, "layered:rt")
+            t.eq(r.returncode, 0, f"{client} save: {r.stderr}")
+            d.req("DELETE", "/v1.44/images/layered:rt?force=1")
+            r = docker(client, d.sock, "load", "-i", out)
+            t.eq(r.returncode, 0, f"{client} load: {r.stderr}")
+            t.contains(r.stdout, "Loaded image: layered:rt", f"{client} load output")
+
+
+@test
+def kill_9_mid_load_leaves_nothing(t):
+    big = mk.Image([mk.busybox_layer(), mk.Layer(
+        [mk.File("big", os.urandom(64 << 20), mode=0o644)], "none", "big")], mk.BUSYBOX_CONFIG)
+    path = os.path.join(_tmp, "big-load.tar")
+    built = mk.docker_archive(path, [(big, ["big:load"])])[0]
+    d = Isod().start()
+    try:
+        th = threading.Thread(target=lambda: isoctl("load", "-i", path, host=d.sock,
+                                                    timeout=120))
+        th.start()
+        wait_until(lambda: os.path.exists(os.path.join(d.root, "tmp")) and
+                   os.listdir(os.path.join(d.root, "tmp")), 30, "a load in flight")
+        d.stop(signal.SIGKILL)
+        th.join(60)
+        d2 = Isod(tmp=d.tmp, root=d.root).start()
+        try:
+            t.eq(d2.get("/v1.44/images/json").json(), [], "no image after the crash")
+            t.eq(os.listdir(os.path.join(d.root, "tmp")), [], "tmp/ wiped at startup")
+            t.eq([n for n in os.listdir(os.path.join(d.root, "layers")) if n != "l"]
+                 and {"sha256:" + n for n in os.listdir(os.path.join(d.root, "layers"))
+                      if n != "l"} - chain_dirs(d2) or set(), set(), "no unrecorded layers")
+            r = isoctl("load", "-i", path, host=d2.sock, timeout=120)
+            t.eq(r.returncode, 0, f"load after restart: {r.stderr}")
+            t.eq([i["Id"] for i in d2.get("/v1.44/images/json").json()], [built.config_digest],
+                 "loaded")
+        finally:
+            d2.stop()
+    finally:
+        d.cleanup()
 
 
 def cleanup():

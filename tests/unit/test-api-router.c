@@ -12,9 +12,12 @@ static void h_c(struct api_req *r)
 }
 
 static const struct api_route routes[] = {
-    API_ROUTE(API_GET | API_HEAD, "/_ping", h_a),     API_ROUTE(API_GET, "/containers/json", h_a),
-    API_ROUTE(API_GET, "/containers/{id}/json", h_b), API_ROUTE(API_POST, "/containers/{id}/start", h_c),
-    API_ROUTE(API_GET, "/images/{name*}/json", h_b),  API_ROUTE(API_DELETE, "/images/{name*}", h_c),
+    API_ROUTE(API_GET | API_HEAD, "/_ping", h_a),
+    API_ROUTE(API_GET, "/containers/json", h_a),
+    API_ROUTE(API_GET, "/containers/{id}/json", h_b),
+    API_ROUTE(API_POST, "/containers/{id}/start", h_c),
+    API_ROUTE(API_GET, "/images/{name*}/json", h_b),
+    API_ROUTE(API_DELETE, "/images/{name*}", h_c),
 };
 
 #define MIN API_VERSION_NUM(1, 24)
