@@ -31,6 +31,24 @@ struct api_req {
     void *data;
 };
 
+/* A request waiting for the engine: the request and the engine's callbacks each hold it, and
+ * it is freed when both let go, so neither can touch the other after it is gone (a client
+ * that leaves, a shutdown that ends requests). Embed it first in the waiting state. */
+struct api_wait {
+    struct api_req *req; /* NULL once the request ended */
+    void (*destroy)(struct api_wait *w);
+    int refs;
+    bool woken;
+};
+
+/* Defers req (see api_req_defer) with resume, and ties w to it. */
+void api_wait_start(struct api_wait *w, struct api_req *req, void (*resume)(struct api_req *),
+                    void (*destroy)(struct api_wait *w));
+/* Resumes the request once (later calls do nothing), if it still exists. */
+void api_wait_wake(struct api_wait *w);
+/* The engine side is done with w. */
+void api_wait_release(struct api_wait *w);
+
 /* Parks the request without an answer: the connection is suspended until api_req_resume(),
  * after which cb runs and must reply (or defer again). Loop thread only. */
 void api_req_defer(struct api_req *req, void (*cb)(struct api_req *req));

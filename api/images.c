@@ -420,20 +420,18 @@ void api_system_df(struct api_req *req)
 
 /* ---- POST /images/create (pull) ---- */
 
-/* Shared by the request and the pull; freed when both are done with it. */
+/* The request's and the pull's; freed when both are done with it (api_wait). */
 struct pull_ctx {
-    struct api_req *req;       /* NULL once the request ended */
+    struct api_wait w;
     struct api_stream *stream; /* once the 200 went out */
     json_t *early;             /* progress lines before the stream started */
     struct iso_err err;
     bool done, failed;
-    int refs;
 };
 
-static void pull_ctx_unref(struct pull_ctx *c)
+static void pull_ctx_free(struct api_wait *w)
 {
-    if (--c->refs > 0)
-        return;
+    struct pull_ctx *c = (struct pull_ctx *)w;
     json_decref(c->early);
     free(c);
 }
@@ -493,12 +491,11 @@ static void pull_progress(void *ud, const struct eng_progress *p)
         (void)api_stream_json(c->stream, progress_json(p));
         return;
     }
-    if (!c->req)
+    if (!c->w.req)
         return;
-    if (!c->early) {
+    if (!c->early)
         c->early = json_array();
-        api_req_resume(c->req);
-    }
+    api_wait_wake(&c->w);
     json_array_append_new(c->early, progress_json(p));
 }
 
@@ -515,16 +512,9 @@ static void pull_done(void *ud, const struct iso_err *err)
         if (err)
             (void)api_stream_json(c->stream, error_json(err));
         api_stream_end(c->stream);
-    } else if (c->req && !c->early)
-        api_req_resume(c->req); /* pull_resume answers */
-    pull_ctx_unref(c);
-}
-
-static void pull_req_cleanup(struct api_req *req)
-{
-    struct pull_ctx *c = req->data;
-    c->req = NULL;
-    pull_ctx_unref(c);
+    } else
+        api_wait_wake(&c->w); /* pull_resume answers */
+    api_wait_release(&c->w);
 }
 
 void api_images_create(struct api_req *req)
@@ -566,16 +556,12 @@ void api_images_create(struct api_req *req)
         api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    c->req = req;
-    c->refs = 2;
     if (eng_image_pull(req->eng, &o, pull_progress, pull_done, c, NULL, &err) < 0) {
         free(c);
         api_reply_error(req, &err);
         return;
     }
-    req->data = c;
-    req->cleanup = pull_req_cleanup;
-    api_req_defer(req, pull_resume);
+    api_wait_start(&c->w, req, pull_resume, pull_ctx_free);
 }
 
 /* ---- POST /images/load ---- */
@@ -584,18 +570,16 @@ void api_images_create(struct api_req *req)
  * progress unless quiet, then one {"stream": "Loaded image: ..."} per name; errors in-band,
  * or as a plain status when nothing was sent yet. */
 struct load_ctx {
-    struct api_req *req;
+    struct api_wait w;
     struct api_stream *stream;
     json_t *lines;
     struct iso_err err;
-    bool quiet, done, failed, resumed;
-    int refs;
+    bool quiet, done, failed;
 };
 
-static void load_ctx_unref(struct load_ctx *c)
+static void load_ctx_free(struct api_wait *w)
 {
-    if (--c->refs > 0)
-        return;
+    struct load_ctx *c = (struct load_ctx *)w;
     json_decref(c->lines);
     free(c);
 }
@@ -635,11 +619,8 @@ static void load_progress(void *ud, const struct eng_progress *p)
     if (c->quiet)
         return;
     if (!c->stream) {
-        if (c->req && !c->resumed) {
-            /* First progress: the 200 goes out now; this line is one of many. */
-            c->resumed = true;
-            api_req_resume(c->req);
-        }
+        /* First progress: the 200 goes out now; this line is one of many. */
+        api_wait_wake(&c->w);
         return;
     }
     (void)api_stream_json(c->stream, progress_json(p));
@@ -657,18 +638,9 @@ static void load_done(void *ud, json_t *lines, const struct iso_err *err)
         c->lines = json_incref(lines);
     if (c->stream)
         load_write_result(c);
-    else if (c->req && !c->resumed) {
-        c->resumed = true;
-        api_req_resume(c->req);
-    }
-    load_ctx_unref(c);
-}
-
-static void load_req_cleanup(struct api_req *req)
-{
-    struct load_ctx *c = req->data;
-    c->req = NULL;
-    load_ctx_unref(c);
+    else
+        api_wait_wake(&c->w);
+    api_wait_release(&c->w);
 }
 
 void api_images_load(struct api_req *req)
@@ -691,8 +663,6 @@ void api_images_load(struct api_req *req)
         api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    c->req = req;
-    c->refs = 2;
     c->quiet = query_bool(req, "quiet");
     req->body_fd = safe_close(req->body_fd);
     path = TAKE_PTR(req->body_path);
@@ -701,9 +671,7 @@ void api_images_load(struct api_req *req)
         api_reply_error(req, &err);
         return;
     }
-    req->data = c;
-    req->cleanup = load_req_cleanup;
-    api_req_defer(req, load_resume);
+    api_wait_start(&c->w, req, load_resume, load_ctx_free);
 }
 
 /* ---- GET /images/{name}/get, GET /images/get?names= ---- */
@@ -792,17 +760,14 @@ void api_images_save(struct api_req *req)
 
 /* ---- POST /auth ---- */
 
-/* Shared by the request and the check; freed when both are done with it. */
 struct auth_ctx {
-    struct api_req *req; /* NULL once the request ended (daemon shutdown) */
+    struct api_wait w;
     struct iso_err err;
-    int refs;
 };
 
-static void auth_ctx_unref(struct auth_ctx *c)
+static void auth_ctx_free(struct api_wait *w)
 {
-    if (--c->refs == 0)
-        free(c);
+    free(w);
 }
 
 static void auth_resume(struct api_req *req)
@@ -824,16 +789,8 @@ static void auth_done(void *ud, const struct iso_err *err)
 
     if (err)
         c->err = *err;
-    if (c->req)
-        api_req_resume(c->req);
-    auth_ctx_unref(c);
-}
-
-static void auth_cleanup(struct api_req *req)
-{
-    struct auth_ctx *c = req->data;
-    c->req = NULL;
-    auth_ctx_unref(c);
+    api_wait_wake(&c->w);
+    api_wait_release(&c->w);
 }
 
 void api_auth(struct api_req *req)
@@ -856,14 +813,10 @@ void api_auth(struct api_req *req)
         api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    c->req = req;
-    c->refs = 2;
     if (eng_auth(req->eng, user, pass, server, auth_done, c, &err) < 0) {
         free(c);
         api_reply_error(req, &err);
         return;
     }
-    req->data = c;
-    req->cleanup = auth_cleanup;
-    api_req_defer(req, auth_resume);
+    api_wait_start(&c->w, req, auth_resume, auth_ctx_free);
 }

@@ -64,6 +64,39 @@ void api_req_resume(struct api_req *req)
     api_server_kick(req->listener);
 }
 
+static void wait_cleanup(struct api_req *req)
+{
+    struct api_wait *w = req->data;
+    w->req = NULL;
+    api_wait_release(w);
+}
+
+void api_wait_start(struct api_wait *w, struct api_req *req, void (*resume)(struct api_req *),
+                    void (*destroy)(struct api_wait *w))
+{
+    w->req = req;
+    w->destroy = destroy;
+    w->refs = 2;
+    w->woken = false;
+    req->data = w;
+    req->cleanup = wait_cleanup;
+    api_req_defer(req, resume);
+}
+
+void api_wait_wake(struct api_wait *w)
+{
+    if (w->req && !w->woken) {
+        w->woken = true;
+        api_req_resume(w->req);
+    }
+}
+
+void api_wait_release(struct api_wait *w)
+{
+    if (--w->refs == 0)
+        w->destroy(w);
+}
+
 void api_server_kick(void *listener)
 {
     struct listener *l = listener;

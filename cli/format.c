@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/macro.h"
+#include "common/util.h"
 
 void ctl_format_bytes(uint64_t n, char *buf, size_t size)
 {
@@ -226,23 +227,7 @@ void ctl_table_print(const struct ctl_table *t, FILE *f)
 
 const char *ctl_go_arch(void)
 {
-#if defined(__x86_64__)
-    return "amd64";
-#elif defined(__aarch64__)
-    return "arm64";
-#elif defined(__i386__)
-    return "386";
-#elif defined(__arm__)
-    return "arm";
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return "ppc64le";
-#elif defined(__s390x__)
-    return "s390x";
-#elif defined(__riscv) && __riscv_xlen == 64
-    return "riscv64";
-#else
-    return "unknown";
-#endif
+    return ISO_GO_ARCH;
 }
 
 const char *ctl_go_os(void)

@@ -5,6 +5,25 @@
 
 #include "common/err.h"
 
+/* This build's architecture as Go (and so Docker and OCI) names it. */
+#if defined(__x86_64__)
+#define ISO_GO_ARCH "amd64"
+#elif defined(__aarch64__)
+#define ISO_GO_ARCH "arm64"
+#elif defined(__arm__)
+#define ISO_GO_ARCH "arm"
+#elif defined(__i386__)
+#define ISO_GO_ARCH "386"
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ISO_GO_ARCH "ppc64le"
+#elif defined(__s390x__)
+#define ISO_GO_ARCH "s390x"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define ISO_GO_ARCH "riscv64"
+#else
+#define ISO_GO_ARCH "unknown"
+#endif
+
 /* Parses a Docker-style host address: "unix:///path" or a bare absolute "/path". Only unix
  * sockets exist here; tcp:// and others fail with EINVAL. *ret_path is malloc'd. */
 int iso_host_parse(const char *host, char **ret_path, struct iso_err *err);

@@ -88,21 +88,6 @@ static int load_engine_id(struct engine *e, struct iso_err *err)
     return 0;
 }
 
-static const char *go_arch(const char *machine)
-{
-    static const struct {
-        const char *uname, *go;
-    } map[] = {
-        {"x86_64", "amd64"},    {"aarch64", "arm64"}, {"armv7l", "arm"},
-        {"armv6l", "arm"},      {"i686", "386"},      {"i386", "386"},
-        {"ppc64le", "ppc64le"}, {"s390x", "s390x"},   {"riscv64", "riscv64"},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-        if (streq(machine, map[i].uname))
-            return map[i].go;
-    return machine;
-}
-
 static void os_pretty_name(char *buf, size_t size)
 {
     _cleanup_free_ char *osr = NULL;
@@ -160,7 +145,7 @@ static void gather_sysinfo(struct engine *e)
         snprintf(s->kernel, sizeof(s->kernel), "%s", u.release);
         snprintf(s->machine, sizeof(s->machine), "%s", u.machine);
     }
-    s->go_arch = go_arch(s->machine);
+    s->go_arch = ISO_GO_ARCH; /* Docker reports the build's architecture (runtime.GOARCH) */
     os_pretty_name(s->os_name, sizeof(s->os_name));
     s->ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (sysinfo(&si) == 0)

@@ -52,24 +52,6 @@
 #define ANN_IMAGE_NAME  "io.containerd.image.name"
 #define NO_MANIFEST_MSG "invalid archive: does not contain a manifest.json"
 
-#if defined(__x86_64__)
-#define HOST_ARCH "amd64"
-#elif defined(__aarch64__)
-#define HOST_ARCH "arm64"
-#elif defined(__arm__)
-#define HOST_ARCH "arm"
-#elif defined(__i386__)
-#define HOST_ARCH "386"
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_ARCH "ppc64le"
-#elif defined(__s390x__)
-#define HOST_ARCH "s390x"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define HOST_ARCH "riscv64"
-#else
-#define HOST_ARCH "unknown"
-#endif
-
 /* --- shared ------------------------------------------------------------------------------ */
 
 /* libarchive converts pax names (UTF-8) to and from the thread's locale charset; in the "C"
@@ -851,7 +833,7 @@ static int platform_fit(json_t *desc)
         return -1;
     arch_normalize(json_string_value(json_object_get(p, "architecture")),
                    json_string_value(json_object_get(p, "variant")), a, v);
-    if (!os || !streq(os, "linux") || !streq(a, HOST_ARCH))
+    if (!os || !streq(os, "linux") || !streq(a, ISO_GO_ARCH))
         return 0;
     return v[0] ? 1 : 2;
 }
@@ -904,7 +886,7 @@ static int load_oci_desc(struct load *l, json_t *desc, const char *const *tags, 
         if (!best)
             return iso_err_set(l->err, ENOENT,
                                "invalid archive: index %s has no manifest for linux/%s", digest,
-                               HOST_ARCH);
+                               ISO_GO_ARCH);
         return load_oci_desc(l, best, tags, n_tags, depth + 1);
     }
 
@@ -980,7 +962,7 @@ static int load_oci_index(struct load *l, const struct member *im)
     }
     if (!loaded)
         return iso_err_set(l->err, EINVAL, "invalid archive: index.json has no image for linux/%s",
-                           HOST_ARCH);
+                           ISO_GO_ARCH);
     return 0;
 }
 

@@ -56,24 +56,6 @@
 #define TOKEN_DEFAULT_TTL_S 60
 #define TOKEN_MARGIN_S      5
 
-#if defined(__x86_64__)
-#define HOST_ARCH "amd64"
-#elif defined(__aarch64__)
-#define HOST_ARCH "arm64"
-#elif defined(__arm__)
-#define HOST_ARCH "arm"
-#elif defined(__i386__)
-#define HOST_ARCH "386"
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_ARCH "ppc64le"
-#elif defined(__s390x__)
-#define HOST_ARCH "s390x"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define HOST_ARCH "riscv64"
-#else
-#define HOST_ARCH "unknown"
-#endif
-
 enum auth_kind {
     AUTH_NONE,
     AUTH_BASIC,
@@ -1594,7 +1576,7 @@ static int index_pick(struct store_registry *c, json_t *root, struct store_regis
     int r;
 
     snprintf(want.os, sizeof(want.os), "%s", c->os ? c->os : "linux");
-    snprintf(want.arch, sizeof(want.arch), "%s", c->arch ? c->arch : HOST_ARCH);
+    snprintf(want.arch, sizeof(want.arch), "%s", c->arch ? c->arch : ISO_GO_ARCH);
     snprintf(want.variant, sizeof(want.variant), "%s", c->variant ? c->variant : "");
     platform_normalize(&want);
     if (!json_is_array(manifests))
