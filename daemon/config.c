@@ -16,6 +16,7 @@ enum {
     SET_MAX_CONN = 1 << 3,
     SET_IDLE = 1 << 4,
     SET_INSECURE = 1 << 5,
+    SET_DOWNLOADS = 1 << 6,
 };
 
 static const char usage[] =
@@ -31,6 +32,8 @@ static const char usage[] =
     "      --config FILE          JSON file with the same keys as these long options\n"
     "      --max-connections N    concurrent client connections (default 1024)\n"
     "      --idle-timeout SECONDS close idle connections after this (default 300)\n"
+    "      --max-concurrent-downloads N\n"
+    "                             layers pulled at once (default 3)\n"
     "      --insecure-registry HOST[:PORT]\n"
     "                             registry to pull from over plain HTTP, repeatable\n"
     "                             (127.0.0.0/8 and localhost always are)\n"
@@ -170,6 +173,13 @@ static int load_file(struct eng_config *cfg, unsigned set, bool only_log_level, 
                 r = iso_err_set(err, EINVAL, "'root' must be a string");
             else if (!(set & SET_ROOT))
                 r = set_string(&cfg->root, json_string_value(v), err);
+        } else if (streq(key, "max-concurrent-downloads")) {
+            if (!json_is_integer(v))
+                r = iso_err_set(err, EINVAL, "'%s' must be an integer", key);
+            else if (!(set & SET_DOWNLOADS)) {
+                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                r = parse_uint(key, num, 1, 64, &cfg->max_concurrent_downloads, err);
+            }
         } else if (streq(key, "max-connections") || streq(key, "idle-timeout")) {
             bool conn = streq(key, "max-connections");
             if (!json_is_integer(v))
@@ -196,6 +206,7 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         OPT_MAX_CONN,
         OPT_IDLE,
         OPT_INSECURE,
+        OPT_DOWNLOADS,
         OPT_VERSION
     };
     static const struct option opts[] = {
@@ -206,6 +217,7 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"insecure-registry", required_argument, NULL, OPT_INSECURE},
+        {"max-concurrent-downloads", required_argument, NULL, OPT_DOWNLOADS},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {},
@@ -217,6 +229,7 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         .log_level = LOG_LEVEL_INFO,
         .max_connections = 1024,
         .idle_timeout_s = 300,
+        .max_concurrent_downloads = 3,
         .max_body_bytes = 16u << 20,
     };
     r = set_string(&cfg->root, ISOD_DEFAULT_ROOT, err);
@@ -251,6 +264,11 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         case OPT_IDLE:
             set |= SET_IDLE;
             r = parse_uint("--idle-timeout", optarg, 1, 86400, &cfg->idle_timeout_s, err);
+            break;
+        case OPT_DOWNLOADS:
+            set |= SET_DOWNLOADS;
+            r = parse_uint("--max-concurrent-downloads", optarg, 1, 64,
+                           &cfg->max_concurrent_downloads, err);
             break;
         case OPT_INSECURE:
             set |= SET_INSECURE;

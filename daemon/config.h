@@ -13,7 +13,8 @@ struct eng_config {
     char *config_file;
     unsigned max_connections;
     unsigned idle_timeout_s;
-    size_t max_body_bytes;      /* request bodies past this get 413 */
+    unsigned max_concurrent_downloads; /* layers fetched at once, across all pulls */
+    size_t max_body_bytes;             /* request bodies past this get 413 */
     char **insecure_registries; /* host[:port] spoken to over plain HTTP (besides loopback) */
     size_t n_insecure;
 };

@@ -342,3 +342,8 @@ int eng_tmpfile(struct engine *e, const char *prefix, char **ret_path, struct is
     }
     return iso_err_set(err, EEXIST, "cannot make a temporary file");
 }
+
+unsigned eng_max_downloads(struct engine *e)
+{
+    return e->cfg->max_concurrent_downloads;
+}

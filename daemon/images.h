@@ -11,6 +11,8 @@ struct store *eng_store(struct engine *e);
 struct store_blobs *eng_blobs(struct engine *e);
 struct store_layers *eng_layers(struct engine *e);
 uv_loop_t *eng_loop(struct engine *e);
+/* --max-concurrent-downloads */
+unsigned eng_max_downloads(struct engine *e);
 /* --insecure-registry values, as a new JSON array for isod-fetch requests. */
 struct json_t;
 struct json_t *eng_insecure_registries(struct engine *e);

@@ -1,6 +1,6 @@
 /* Registry pulls, orchestrated on the loop: isod-fetch resolves the manifest and config, then
  * one isod-fetch per missing layer downloads, digests, decompresses, digests and unpacks it in
- * one pass (at most MAX_CONCURRENT_LAYERS at once); the database commit comes last, on the
+ * one pass (at most --max-concurrent-downloads at once); the database commit comes last, on the
  * loop. A layer another pull is already fetching is waited for, never fetched twice. */
 #include <string.h>
 
@@ -11,8 +11,6 @@
 #include "daemon/images.h"
 #include "store/image.h"
 #include "store/reference.h"
-
-#define MAX_CONCURRENT_LAYERS 3
 
 struct layer_job;
 
@@ -130,7 +128,7 @@ static void job_done(void *ud, json_t *answer, const struct iso_err *err)
 
 static void jobs_start(struct engine *e)
 {
-    for (struct layer_job *j = jobs; j && running < MAX_CONCURRENT_LAYERS; j = j->next) {
+    for (struct layer_job *j = jobs; j && running < eng_max_downloads(e); j = j->next) {
         struct iso_err err = {0};
         if (j->started)
             continue;

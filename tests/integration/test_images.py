@@ -151,6 +151,19 @@ def layered_image_merges_like_overlay_should(t):
 
 
 @test
+def max_concurrent_downloads_queues_layers(t):
+    d_l, built = layout("layered-queue", mk.layered())
+    with Registry() as reg, Isod(args=["--max-concurrent-downloads", "1"]) as d:
+        reg.seed(d_l, "test/layered", "q", src_tag="latest")
+        status, lines = pull(d, reg.ref("test/layered", "q"))
+        t.eq(status, 200, "status")
+        waiting = [l["id"] for l in lines if l.get("status") == "Waiting"]
+        t.eq(len(waiting), len(built.layer_digests) - 1, f"all but one layer wait: {lines[:12]}")
+        t.eq(statuses(lines)[-1], "Status: Downloaded newer image for " +
+             reg.ref("test/layered", "q"), "pulled")
+
+
+@test
 def image_of_128_layers_pulls_and_mounts(t):
     d_m, built = layout("many", mk.many_layers(128))
     with Registry() as reg, Isod() as d:

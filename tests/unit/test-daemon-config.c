@@ -37,6 +37,7 @@ static void test_defaults(void)
     ASSERT_EQ(cfg.n_hosts, 0);
     ASSERT_EQ(cfg.log_level, LOG_LEVEL_INFO);
     ASSERT_EQ(cfg.max_connections, 1024);
+    ASSERT_EQ(cfg.max_concurrent_downloads, 3);
     eng_config_done(&cfg);
 }
 
@@ -76,6 +77,15 @@ static void test_bad_flags(void)
     ASSERT_STRSTR(err.msg, "needs a value");
     eng_config_done(&cfg);
     ASSERT_EQ(PARSE(&cfg, &err, "--max-connections", "0"), -EINVAL);
+    eng_config_done(&cfg);
+    ASSERT_EQ(PARSE(&cfg, &err, "--max-concurrent-downloads", "65"), -EINVAL);
+    eng_config_done(&cfg);
+    ASSERT_EQ(PARSE(&cfg, &err, "--max-concurrent-downloads", "1", "--insecure-registry",
+                    "reg.example:5000"),
+              0);
+    ASSERT_EQ(cfg.max_concurrent_downloads, 1);
+    ASSERT_EQ(cfg.n_insecure, 1);
+    ASSERT_STREQ(cfg.insecure_registries[0], "reg.example:5000");
     eng_config_done(&cfg);
     ASSERT_EQ(PARSE(&cfg, &err, "extra"), -EINVAL);
     eng_config_done(&cfg);
