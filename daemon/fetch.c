@@ -13,6 +13,8 @@
  * that crashes a parser takes down this process, not isod. Credentials come on stdin, never on the
  * command line. */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
@@ -467,6 +469,12 @@ static int read_request(char **ret, size_t *ret_len)
 
 int main(int argc, char **argv)
 {
+    /* A helper outlives no daemon: after isod dies (kill -9 included) its next start wipes
+     * tmp/, and an orphan still unpacking there would race it. isod spawns from its main
+     * thread, which lives as long as isod. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+        return 1;
+
     struct iso_err err = {0};
     _cleanup_free_ char *buf = NULL;
     _cleanup_json_ json_t *req = NULL;

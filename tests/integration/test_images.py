@@ -87,6 +87,22 @@ class Overlay:
         os.rmdir(self.target)
 
 
+def helpers_of(root):
+    """Live isod-fetch processes working on root."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv[0].endswith(b"isod-fetch") and root.encode() in argv and state != "Z":
+            found.append(int(pid))
+    return found
+
+
 def leftover_mounts():
     with open("/proc/self/mountinfo") as f:
         return [l for l in f if "isod-ovl-" in l or "isod-it-" in l]
@@ -375,7 +391,9 @@ def kill_9_mid_pull_leaves_nothing_and_the_pull_works_after(t):
             th.start()
             wait_until(lambda: os.path.exists(os.path.join(d.root, "tmp")) and
                        os.listdir(os.path.join(d.root, "tmp")), 30, "an unpack in flight")
+            t.true(helpers_of(d.root), "an isod-fetch at work")
             d.stop(signal.SIGKILL)
+            wait_until(lambda: not helpers_of(d.root), 10, "helpers to die with isod")
             th.join(30)
             d2 = Isod(tmp=d.tmp, root=d.root).start()
             try:
