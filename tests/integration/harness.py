@@ -264,6 +264,15 @@ def _leaks():
                 problems.append(f"isod pid {pid} still running")
         except FileNotFoundError:
             pass
+    # Helpers isod started for the tests' daemons (their root is under an isod-it- dir).
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"isod-fetch") and any(b"/isod-it-" in a for a in argv):
+            problems.append(f"isod-fetch pid {pid} still running")
     return problems
 
 
