@@ -213,7 +213,12 @@ class Isod:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
-        return self.start()
+        # __exit__ does not run when __enter__ raises: clean up here then.
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
 
     def __exit__(self, *exc):
         try:
