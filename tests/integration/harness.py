@@ -162,7 +162,11 @@ class Isod:
                                      stdout=self.stderr, stderr=self.stderr, env=env)
         _started_pids.append(self.proc.pid)
         if self.wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.cleanup()  # the failure message carries the log
+                raise
         return self
 
     def wait_ready(self, timeout=10):
