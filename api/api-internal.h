@@ -10,6 +10,20 @@
 struct api_server;
 struct engine;
 
+/* A suspended connection, known to the server so that shutdown can resume it: MHD aborts
+ * when stopped with a connection still suspended. */
+struct api_parked {
+    struct MHD_Connection *conn;
+    struct api_parked *prev, *next;
+};
+
+/* Suspends conn and records it; false (nothing suspended) when the server is stopping, and
+ * the caller must then answer or end at once. */
+bool api_server_park(struct api_server *s, struct api_parked *p, struct MHD_Connection *conn);
+/* Resumes a parked connection (no-op if shutdown resumed it already). */
+void api_server_unpark(struct api_server *s, struct api_parked *p);
+bool api_server_stopping(const struct api_server *s);
+
 struct api_req {
     struct MHD_Connection *conn;
     struct api_server *srv;
@@ -29,6 +43,7 @@ struct api_req {
     /* Called when the request ends; a handler that handed req to someone clears it there. */
     void (*cleanup)(struct api_req *req);
     void *data;
+    struct api_parked parked;
 };
 
 /* A request waiting for the engine: the request and the engine's callbacks each hold it, and

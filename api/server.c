@@ -25,6 +25,8 @@ struct api_server {
     size_t n_ls;
     unsigned in_flight;
     unsigned connections;
+    struct api_parked *parked; /* suspended connections */
+    bool stopping;
     void (*idle_cb)(void *);
     void *idle_data;
     void (*closed_cb)(void *);
@@ -52,15 +54,56 @@ static void on_timer(uv_timer_t *t)
     pump(t->data);
 }
 
+bool api_server_park(struct api_server *s, struct api_parked *p, struct MHD_Connection *conn)
+{
+    if (s->stopping)
+        return false;
+    p->conn = conn;
+    p->prev = NULL;
+    p->next = s->parked;
+    if (s->parked)
+        s->parked->prev = p;
+    s->parked = p;
+    MHD_suspend_connection(conn);
+    return true;
+}
+
+void api_server_unpark(struct api_server *s, struct api_parked *p)
+{
+    if (!p->conn)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        s->parked = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    MHD_resume_connection(p->conn);
+    p->conn = NULL;
+}
+
+bool api_server_stopping(const struct api_server *s)
+{
+    return s->stopping;
+}
+
+static void reply_stopping(struct api_req *req)
+{
+    api_reply_errorf(req, MHD_HTTP_SERVICE_UNAVAILABLE, "isod is shutting down");
+}
+
 void api_req_defer(struct api_req *req, void (*cb)(struct api_req *req))
 {
     req->resume = cb;
-    MHD_suspend_connection(req->conn);
+    if (!api_server_park(req->srv, &req->parked, req->conn)) {
+        req->resume = NULL;
+        reply_stopping(req);
+    }
 }
 
 void api_req_resume(struct api_req *req)
 {
-    MHD_resume_connection(req->conn);
+    api_server_unpark(req->srv, &req->parked);
     api_server_kick(req->listener);
 }
 
@@ -218,6 +261,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (req->resume) {
         void (*cb)(struct api_req *) = req->resume;
         req->resume = NULL;
+        if (s->stopping) {
+            reply_stopping(req);
+            return MHD_YES;
+        }
         cb(req);
         if (!req->replied && !req->resume)
             api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
@@ -393,7 +440,15 @@ void api_server_free(struct api_server *s, void (*cb)(void *), void *data)
     s->closed_cb = cb;
     s->closed_data = data;
     s->idle_cb = NULL;
+    s->stopping = true;
     api_server_quiesce(s);
+    /* MHD aborts when stopped with a suspended connection: resume them all and let MHD run
+     * once, which answers the waiting requests 503 and ends the waiting streams. */
+    while (s->parked)
+        api_server_unpark(s, s->parked);
+    for (size_t i = 0; i < s->n_ls; i++)
+        if (s->ls[i].mhd)
+            (void)MHD_run(s->ls[i].mhd);
     for (size_t i = 0; i < s->n_ls; i++) {
         struct listener *l = &s->ls[i];
         if (l->mhd) {

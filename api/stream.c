@@ -11,7 +11,8 @@ struct api_stream {
     void *listener;
     char *buf;
     size_t off, len, cap; /* unsent bytes are buf[off, len) */
-    bool ended, suspended;
+    bool ended;
+    struct api_parked parked;
     int refs; /* the producer's and the response's */
     size_t drain_above;
     void (*drain_cb)(void *);
@@ -28,9 +29,8 @@ static void stream_unref(struct api_stream *s)
 
 static void stream_resume(struct api_stream *s)
 {
-    if (s->suspended && s->conn) {
-        s->suspended = false;
-        MHD_resume_connection(s->conn);
+    if (s->parked.conn) {
+        api_server_unpark(s->srv, &s->parked);
         api_server_kick(s->listener);
     }
 }
@@ -43,9 +43,10 @@ static ssize_t on_read(void *cls, uint64_t pos, char *out, size_t max)
     if (n == 0) {
         if (s->ended)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        /* Nothing to send: park the connection until the producer writes. */
-        s->suspended = true;
-        MHD_suspend_connection(s->conn);
+        /* Nothing to send: park the connection until the producer writes. At shutdown, end
+         * the body short instead (MHD cannot stop with a parked connection). */
+        if (!api_server_park(s->srv, &s->parked, s->conn))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         return 0;
     }
     if (n > max)

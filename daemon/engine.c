@@ -347,3 +347,8 @@ unsigned eng_max_downloads(struct engine *e)
 {
     return e->cfg->max_concurrent_downloads;
 }
+
+void eng_stop_work(struct engine *e)
+{
+    eng_helpers_kill();
+}

@@ -47,6 +47,10 @@ int eng_counts_get(struct engine *e, struct eng_counts *ret, struct iso_err *err
  * (malloc'd). tmp/ is wiped at startup, so a crash leaves nothing behind for good. */
 int eng_tmpfile(struct engine *e, const char *prefix, char **ret_path, struct iso_err *err);
 
+/* Shutdown, after the API is closed: stops work in flight (pulls, loads) so isod exits
+ * promptly; tmp/ is wiped at the next start. */
+void eng_stop_work(struct engine *e);
+
 /* ---- images ---- */
 
 /* Finds an image by name as users type it ("busybox", "busybox:1", "reg:5000/x@sha256:..."),

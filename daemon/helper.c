@@ -1,6 +1,7 @@
 #include "daemon/helper.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -11,6 +12,7 @@
 #define LINE_MAX_BYTES (16u << 20)
 
 struct helper {
+    struct helper *next; /* in the list of running helpers */
     struct engine *e;
     uv_process_t proc;
     uv_pipe_t in, out;
@@ -28,6 +30,25 @@ struct helper {
     eng_helper_done_fn done;
     void *ud;
 };
+
+/* Running helpers, so shutdown can stop them. One engine per process. */
+static struct helper *running;
+
+static void helper_unlink(struct helper *hp)
+{
+    for (struct helper **pp = &running; *pp; pp = &(*pp)->next)
+        if (*pp == hp) {
+            *pp = hp->next;
+            return;
+        }
+}
+
+void eng_helpers_kill(void)
+{
+    for (struct helper *hp = running; hp; hp = hp->next)
+        if (!hp->exited)
+            (void)uv_process_kill(&hp->proc, SIGKILL);
+}
 
 static void helper_closed(uv_handle_t *h)
 {
@@ -70,6 +91,7 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal)
     struct helper *hp = p->data;
 
     hp->exited = true;
+    helper_unlink(hp);
     hp->status = status;
     hp->term_signal = term_signal;
     maybe_finish(hp);
@@ -189,6 +211,8 @@ static int helper_start(struct engine *e, const char *op, json_t *request, eng_h
         return iso_err_set(err, -r, "start '%s': %s", args[0], uv_strerror(r));
     }
     hp->open_handles = 3;
+    hp->next = running;
+    running = hp;
     uv_buf_t b = uv_buf_init(hp->request, (unsigned)strlen(hp->request));
     uv_write(&hp->write, (uv_stream_t *)&hp->in, &b, 1, on_written);
     uv_read_start((uv_stream_t *)&hp->out, on_alloc, on_read);

@@ -27,5 +27,8 @@ int eng_helper_run_raw(struct engine *e, const char *op, json_t *request, eng_he
 void eng_helper_pause(struct helper *hp);
 void eng_helper_resume(struct helper *hp);
 
+/* Shutdown: kills every running helper (their callbacks still run, with an error). */
+void eng_helpers_kill(void);
+
 /* Path of isod-fetch: beside the running isod, else the install location. */
 const char *eng_helper_path(struct engine *e);

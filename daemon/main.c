@@ -36,6 +36,7 @@ static void on_api_closed(void *data)
 {
     struct daemon *d = data;
 
+    eng_stop_work(d->eng);
     uv_close((uv_handle_t *)&d->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_handle_closed);

@@ -446,6 +446,32 @@ def sigterm_lets_a_pull_in_flight_finish(t):
 
 
 @test
+def sigterm_with_a_pull_stuck_on_a_silent_registry_exits_in_time(t):
+    import socket
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts into the backlog, never answers
+    port = silent.getsockname()[1]
+    d = Isod().start()
+    try:
+        r = {}
+        th = threading.Thread(target=lambda: r.__setitem__("v", pull(d, f"127.0.0.1:{port}/a/b:x")))
+        th.start()
+        wait_until(lambda: helpers_of(d.root), 10, "the pull's helper")
+        t0 = time.monotonic()
+        d.send_signal(signal.SIGTERM)
+        t.eq(d.proc.wait(30), 0, "exit code after the grace period")
+        took = time.monotonic() - t0
+        t.true(9 < took < 15, f"bounded by the 10 s grace period (took {took:.1f} s)")
+        th.join(10)
+        t.eq(r["v"], (503, {"message": "isod is shutting down"}), "the waiting client's answer")
+        wait_until(lambda: not helpers_of(d.root), 10, "helpers gone")
+    finally:
+        silent.close()
+        d.cleanup()
+
+
+@test
 def concurrent_pulls_share_a_layer_fetch(t):
     base = mk.busybox_layer()
     a = mk.Image([base, mk.Layer([mk.File("a", "a\n")], "gzip", "a")], mk.BUSYBOX_CONFIG)
