@@ -159,3 +159,59 @@ int64_t eng_parse_time(const char *s);
  * "127.0.0.1:5000"); done gets EACCES when they are refused. */
 int eng_auth(struct engine *e, const char *username, const char *password,
              const char *serveraddress, eng_done_fn done, void *ud, struct iso_err *err);
+
+/* ---- events: what happens to containers and images, on the loop thread ---- */
+
+struct eng_event {
+    const char *type;   /* "container", "image" */
+    const char *action; /* "create", "start", "die", "destroy", "pull", ... as Docker names them */
+    const char *id;     /* container id, or image reference/id */
+    struct json_t *attributes; /* Actor.Attributes (borrowed): name, image, exitCode, ... */
+    int64_t time_ns;
+};
+
+typedef void (*eng_event_fn)(void *ud, const struct eng_event *ev);
+struct eng_sub;
+
+/* Calls fn for every event from now on until unsubscribed. NULL on OOM. Unsubscribing from
+ * inside fn is allowed. */
+struct eng_sub *eng_events_subscribe(struct engine *e, eng_event_fn fn, void *ud);
+void eng_events_unsubscribe(struct eng_sub *sub);
+
+/* ---- containers ---- */
+
+enum eng_ctr_state {
+    ENG_CTR_CREATED,
+    ENG_CTR_RUNNING,
+    ENG_CTR_PAUSED,
+    ENG_CTR_RESTARTING,
+    ENG_CTR_EXITED,
+    ENG_CTR_DEAD,
+    ENG_CTR_REMOVING,
+};
+
+/* "created", "running", ... as State.Status says it. */
+const char *eng_ctr_state_name(enum eng_ctr_state s);
+
+/* Finds a container by full id, unique id prefix, or name (with or without the leading '/').
+ * ENOENT: "No such container: NAME". */
+int eng_ctr_lookup(struct engine *e, const char *name, char ret_id[65], struct iso_err *err);
+
+/* What logs and attach need to know of a container. Strings are malloc'd. */
+struct eng_ctr_io {
+    char *name;     /* without '/' */
+    char *dir;      /* the state directory */
+    char *log_path; /* <dir>/<id>-json.log; rotated files are log_path.1, .2, ... */
+    bool tty, open_stdin, stdin_once;
+    enum eng_ctr_state state;
+};
+int eng_ctr_io_get(struct engine *e, const char *id, struct eng_ctr_io *ret, struct iso_err *err);
+void eng_ctr_io_done(struct eng_ctr_io *io);
+
+/* Opens an attach connection (docs/runtime.md, "Attach") asking for stdin, stdout and stderr
+ * as flagged; returns a connected stream socket fd (owned by the caller). On a running
+ * container it is connected to the shim now; on any other (created, exited) it is one end of
+ * a socketpair whose other end the shim gets at the next start, so no output is lost (docker
+ * run and start -a attach before they start). EBUSY for a paused or removing container. */
+int eng_ctr_attach(struct engine *e, const char *id, bool in, bool out, bool err_, int *ret_fd,
+                   struct iso_err *err);

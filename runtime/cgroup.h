@@ -4,6 +4,10 @@
  * on v1 and hybrid hosts and the unified tree on v2 hosts. */
 #pragma once
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 #include "common/err.h"
 
 enum rt_cgroup_mode {
@@ -36,3 +40,67 @@ int rt_cgroup_read_features(const char *root, enum rt_cgroup_mode mode, struct r
                             struct iso_err *err);
 
 const char *rt_cgroup_mode_to_string(enum rt_cgroup_mode mode);
+
+/* ---- a container's cgroup: one interface, a v1 and a v2 backend ----
+ *
+ * v1 and hybrid hosts: one directory per controller, <root>/<controller>/<parent>/<name>
+ * (memory, cpu, cpuacct, cpuset, pids, freezer, blkio, devices; a controller the host lacks
+ * is skipped, and a limit that needs it fails with a clear message). v2 hosts:
+ * <root>/<parent>/<name> with the controllers enabled in the parents' subtree_control.
+ * root is normally /sys/fs/cgroup; tests pass scratch directories shaped like either tree. */
+
+struct rt_cgroup_limits {
+    int64_t memory;             /* bytes; 0: none */
+    int64_t memory_swap;        /* memory + swap, bytes; 0: unset (Docker: 2 x memory); -1: unlimited */
+    int64_t memory_reservation; /* bytes; 0: none */
+    int64_t nano_cpus;          /* --cpus x 1e9; 0: none */
+    int64_t cpu_shares;         /* 0: default (1024) */
+    const char *cpuset_cpus;    /* NULL or "": all */
+    int64_t pids_limit;         /* <= 0: none */
+    bool devices_default;       /* deny all devices except Docker's default allow list */
+};
+
+struct rt_cgroup_stats {
+    uint64_t cpu_total_ns, cpu_user_ns, cpu_system_ns;
+    uint64_t throttled_periods, throttled_time_ns, nr_periods;
+    uint64_t memory_usage, memory_limit; /* limit: UINT64_MAX-like host total when none */
+    uint64_t memory_inactive_file;
+    uint64_t pids_current, pids_limit; /* pids_limit 0: none */
+    uint64_t io_read_bytes, io_write_bytes;
+    uint64_t oom_kills;
+};
+
+struct rt_cgroup;
+
+/* Creates the container's cgroup (and the parent's directories, with cpuset.cpus/mems copied
+ * down on v1) and applies limits. -EEXIST when it exists already; -EOPNOTSUPP with a message
+ * naming the flag for a limit the host cannot enforce. Nothing is left behind on failure. */
+int rt_cgroup_create(const struct rt_cgroup_info *info, const char *root, const char *parent,
+                     const char *name, const struct rt_cgroup_limits *lim,
+                     struct rt_cgroup **ret, struct iso_err *err);
+
+/* Opens an existing container cgroup (after an isod restart). -ENOENT when it is gone. */
+int rt_cgroup_open(const struct rt_cgroup_info *info, const char *root, const char *parent,
+                   const char *name, struct rt_cgroup **ret, struct iso_err *err);
+
+/* The cgroup.procs files a process must be written to (borrowed, NULL-terminated). */
+const char *const *rt_cgroup_procs_files(const struct rt_cgroup *cg);
+
+/* Changes limits of a live cgroup (docker update); only the fields set are written. */
+int rt_cgroup_update(struct rt_cgroup *cg, const struct rt_cgroup_limits *lim,
+                     struct iso_err *err);
+
+/* Freezes (pause) or thaws, and returns when the kernel reports the new state. */
+int rt_cgroup_freeze(struct rt_cgroup *cg, bool frozen, struct iso_err *err);
+
+int rt_cgroup_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *ret, struct iso_err *err);
+
+/* The pids in the cgroup (for top), malloc'd. */
+int rt_cgroup_pids(struct rt_cgroup *cg, pid_t **ret, size_t *ret_n, struct iso_err *err);
+
+/* SIGKILLs whatever is left in it (thawing first), then removes the directories. -EBUSY if
+ * processes will not leave. */
+int rt_cgroup_destroy(struct rt_cgroup *cg, struct iso_err *err);
+
+/* Frees the handle (the cgroup stays). Takes NULL, returns NULL. */
+struct rt_cgroup *rt_cgroup_free(struct rt_cgroup *cg);

@@ -7,9 +7,10 @@ set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libuv1-dev
             libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev
-            libcurl4-openssl-dev scdoc)
+            libcurl4-openssl-dev libseccomp-dev scdoc)
 test_pkgs=(clang libclang-rt-14-dev clang-format valgrind python3 curl systemd passwd zstd
-           docker.io docker-registry skopeo apache2-utils busybox-static umoci)
+           docker.io docker-registry skopeo apache2-utils busybox-static umoci
+           crun podman tmux util-linux procps)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
