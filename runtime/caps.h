@@ -24,5 +24,5 @@ const char *rt_cap_name(int cap);
 
 /* Docker's rule: start from the default set (or all when privileged), drop "ALL" first if
  * listed, add, then drop. Returns the mask or a negative errno with err filled. */
-int rt_caps_compute(bool privileged, const char *const *add, size_t n_add,
-                    const char *const *drop, size_t n_drop, uint64_t *ret, struct iso_err *err);
+int rt_caps_compute(bool privileged, const char *const *add, size_t n_add, const char *const *drop,
+                    size_t n_drop, uint64_t *ret, struct iso_err *err);

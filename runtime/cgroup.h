@@ -50,8 +50,8 @@ const char *rt_cgroup_mode_to_string(enum rt_cgroup_mode mode);
  * root is normally /sys/fs/cgroup; tests pass scratch directories shaped like either tree. */
 
 struct rt_cgroup_limits {
-    int64_t memory;             /* bytes; 0: none */
-    int64_t memory_swap;        /* memory + swap, bytes; 0: unset (Docker: 2 x memory); -1: unlimited */
+    int64_t memory;      /* bytes; 0: none */
+    int64_t memory_swap; /* memory + swap, bytes; 0: unset (Docker: 2 x memory); -1: unlimited */
     int64_t memory_reservation; /* bytes; 0: none */
     int64_t nano_cpus;          /* --cpus x 1e9; 0: none */
     int64_t cpu_shares;         /* 0: default (1024) */
@@ -76,8 +76,8 @@ struct rt_cgroup;
  * down on v1) and applies limits. -EEXIST when it exists already; -EOPNOTSUPP with a message
  * naming the flag for a limit the host cannot enforce. Nothing is left behind on failure. */
 int rt_cgroup_create(const struct rt_cgroup_info *info, const char *root, const char *parent,
-                     const char *name, const struct rt_cgroup_limits *lim,
-                     struct rt_cgroup **ret, struct iso_err *err);
+                     const char *name, const struct rt_cgroup_limits *lim, struct rt_cgroup **ret,
+                     struct iso_err *err);
 
 /* Opens an existing container cgroup (after an isod restart). -ENOENT when it is gone. */
 int rt_cgroup_open(const struct rt_cgroup_info *info, const char *root, const char *parent,
@@ -87,8 +87,7 @@ int rt_cgroup_open(const struct rt_cgroup_info *info, const char *root, const ch
 const char *const *rt_cgroup_procs_files(const struct rt_cgroup *cg);
 
 /* Changes limits of a live cgroup (docker update); only the fields set are written. */
-int rt_cgroup_update(struct rt_cgroup *cg, const struct rt_cgroup_limits *lim,
-                     struct iso_err *err);
+int rt_cgroup_update(struct rt_cgroup *cg, const struct rt_cgroup_limits *lim, struct iso_err *err);
 
 /* Freezes (pause) or thaws, and returns when the kernel reports the new state. */
 int rt_cgroup_freeze(struct rt_cgroup *cg, bool frozen, struct iso_err *err);

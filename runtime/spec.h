@@ -22,7 +22,7 @@ struct rt_mount {
 };
 
 struct rt_rlimit {
-    char *name; /* "nofile", "nproc", ... */
+    char *name;         /* "nofile", "nproc", ... */
     int64_t soft, hard; /* -1: unlimited */
 };
 
