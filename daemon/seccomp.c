@@ -14,17 +14,22 @@
  * Docker's default profile is the same JSON (daemon/seccomp-default.json, embedded at build
  * time) and goes through the same code.
  *
- * The output is exactly what seccomp_export_bpf() writes: the arch check, the syscall
- * dispatch, the actions. No_new_privs is not part of it (SCMP_FLTATR_CTL_NNP off): the init
+ * The output is a short prologue (build_prologue(): ENOSYS for syscalls newer than the
+ * profile) followed by what seccomp_export_bpf() writes: the arch check, the syscall
+ * dispatch, the actions. cBPF jumps are relative, so the two just go one after the other.
+ * No_new_privs is not part of it (SCMP_FLTATR_CTL_NNP off): the init
  * sets it itself when the container asks for it, and loads the filter either way as root. */
 #include "daemon/seccomp.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
@@ -153,6 +158,13 @@ struct compile {
     uint64_t caps;
     unsigned kernel_major, kernel_minor;
     uint32_t default_action;
+    /* The filter's arches, and for each the highest syscall number a rule that applies names
+     * (-1 for none): the ENOSYS prologue's bounds. */
+    struct {
+        uint32_t arch;
+        int max_nr;
+    } arches[16];
+    size_t n_arches;
 };
 
 /* "4.8" -> 4, 8; anything after the minor number ("5.10.0-21-amd64") is ignored. */
@@ -363,8 +375,15 @@ static int arch_add(struct compile *c, const char *name, const char *field, stru
     if (arch == 0)
         return iso_err_set(err, EINVAL, "%s: unknown architecture '%s'", field, name);
     r = seccomp_arch_add(c->ctx, arch);
-    if (r < 0 && r != -EEXIST)
+    if (r == -EEXIST)
+        return 0;
+    if (r < 0)
         return iso_err_set_errno(err, r, "%s: add architecture '%s'", field, name);
+    if (c->n_arches >= ARRAY_SIZE(c->arches))
+        return iso_err_set(err, EINVAL, "%s: too many architectures", field);
+    c->arches[c->n_arches].arch = arch;
+    c->arches[c->n_arches].max_nr = -1;
+    c->n_arches++;
     return 0;
 }
 
@@ -480,6 +499,17 @@ static int rule_add(struct compile *c, uint32_t action, const char *name, int nr
     return 0;
 }
 
+/* Raises each arch's highest syscall number for name. Negative numbers are libseccomp's
+ * pseudo syscalls (a name the arch lacks, or socketcall multiplexing). */
+static void note_syscall(struct compile *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_arches; i++) {
+        int nr = seccomp_syscall_resolve_name_arch(c->arches[i].arch, name);
+        if (nr > c->arches[i].max_nr)
+            c->arches[i].max_nr = nr;
+    }
+}
+
 static int add_syscall(struct compile *c, json_t *rule, struct iso_err *err)
 {
     struct scmp_arg_cmp cmps[6];
@@ -527,8 +557,14 @@ static int add_syscall(struct compile *c, json_t *rule, struct iso_err *err)
     r = rule_applies(c, rule, &applies, err);
     if (r < 0)
         return r;
-    if (!applies || action == c->default_action)
+    if (!applies)
         return 0;
+    /* libseccomp refuses such a rule, but the name still counts for the prologue. */
+    if (action == c->default_action) {
+        for (i = 0; i < (single ? 1 : json_array_size(names)); i++)
+            note_syscall(c, single ? single : json_string_value(json_array_get(names, i)));
+        return 0;
+    }
 
     for (i = 0; i < (single ? 1 : json_array_size(names)); i++) {
         const char *name = single ? single : json_string_value(json_array_get(names, i));
@@ -536,6 +572,7 @@ static int add_syscall(struct compile *c, json_t *rule, struct iso_err *err)
 
         if (nr == __NR_SCMP_ERROR)
             continue;
+        note_syscall(c, name);
         if (!same_index) {
             r = rule_add(c, action, name, nr, cmps, n_args, err);
             if (r < 0)
@@ -551,9 +588,68 @@ static int add_syscall(struct compile *c, json_t *rule, struct iso_err *err)
     return 0;
 }
 
-/* Exports into memory first, to check the size before anything reaches out_fd. */
-static int export_bpf(scmp_filter_ctx ctx, int out_fd, struct iso_err *err)
+/* x32 syscalls come with AUDIT_ARCH_X86_64 and this bit set in the number. */
+#define X32_SYSCALL_BIT 0x40000000U
+
+/* The prologue, as in runc (libcontainer/seccomp/patchbpf): a syscall numbered above
+ * everything the profile names is newer than the profile, and gets ENOSYS instead of the
+ * default action. A libc then falls back to the older call it replaces (glibc's fchmodat2 ->
+ * fchmodat, clone3 -> clone) instead of failing on EPERM. Nothing is added when the default
+ * allows, logs or traces. x32 numbers (rare, and numbered above the x86_64 range) go straight
+ * to libseccomp's program. Returns the instruction count; p has room for PROLOGUE_MAX. */
+#define PROLOGUE_MAX (3 + 4 * ARRAY_SIZE(((struct compile *)0)->arches))
+
+static size_t build_prologue(const struct compile *c, struct sock_filter *p)
 {
+    size_t n = 0, total = 3, enosys, prog;
+    uint32_t act = c->default_action & SECCOMP_RET_ACTION_FULL;
+
+    if (act == SECCOMP_RET_ALLOW || act == SECCOMP_RET_LOG || act == SECCOMP_RET_TRACE)
+        return 0;
+    for (size_t i = 0; i < c->n_arches; i++)
+        if (c->arches[i].max_nr >= 0 && c->arches[i].arch != SCMP_ARCH_X32)
+            total += c->arches[i].arch == SCMP_ARCH_X86_64 ? 4 : 3;
+    if (total == 3)
+        return 0;
+    enosys = total - 1;
+    prog = total;
+
+    /* A holds the arch until a block matches; a matched block ends in enosys or prog. */
+    p[n++] =
+        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    for (size_t i = 0; i < c->n_arches; i++) {
+        uint32_t arch = c->arches[i].arch;
+        bool x86_64 = arch == SCMP_ARCH_X86_64;
+
+        if (c->arches[i].max_nr < 0 || arch == SCMP_ARCH_X32)
+            continue;
+        /* SCMP_ARCH_* are the AUDIT_ARCH_* values the kernel puts in seccomp_data.arch. */
+        p[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 0, x86_64 ? 3 : 2);
+        n++;
+        p[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                              offsetof(struct seccomp_data, nr));
+        if (x86_64) {
+            p[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT,
+                                                (uint8_t)(prog - n - 1), 0);
+            n++;
+        }
+        p[n] =
+            (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)c->arches[i].max_nr,
+                                         (uint8_t)(enosys - n - 1), (uint8_t)(prog - n - 1));
+        n++;
+    }
+    p[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 1, 0, 0);
+    p[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SCMP_ACT_ERRNO(ENOSYS));
+    assert(n == total);
+    return n;
+}
+
+/* Exports into memory first, to check the size before anything reaches out_fd. */
+static int export_bpf(const struct compile *c, int out_fd, struct iso_err *err)
+{
+    struct sock_filter prologue[PROLOGUE_MAX];
+    size_t n_prologue = build_prologue(c, prologue);
+    size_t size, psize = n_prologue * sizeof(struct sock_filter);
     _cleanup_close_ int mfd = -1;
     _cleanup_free_ char *buf = NULL;
     struct stat st;
@@ -563,7 +659,7 @@ static int export_bpf(scmp_filter_ctx ctx, int out_fd, struct iso_err *err)
     mfd = memfd_create("isod-seccomp", MFD_CLOEXEC);
     if (mfd < 0)
         return iso_err_set_errno(err, errno, "memfd_create");
-    r = seccomp_export_bpf(ctx, mfd);
+    r = seccomp_export_bpf(c->ctx, mfd);
     if (r < 0)
         return iso_err_set_errno(err, r, "export seccomp filter");
     if (fstat(mfd, &st) < 0)
@@ -571,19 +667,21 @@ static int export_bpf(scmp_filter_ctx ctx, int out_fd, struct iso_err *err)
     if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0)
         return iso_err_set(err, EIO, "libseccomp wrote a filter of %jd bytes",
                            (intmax_t)st.st_size);
-    if ((size_t)st.st_size > MAX_BPF_SIZE)
+    size = psize + (size_t)st.st_size;
+    if (size > MAX_BPF_SIZE)
         return iso_err_set(err, E2BIG,
                            "seccomp profile: the filter has %zu instructions, the kernel "
                            "takes at most %d",
-                           (size_t)st.st_size / sizeof(struct sock_filter), BPF_MAXINSNS);
+                           size / sizeof(struct sock_filter), BPF_MAXINSNS);
 
-    buf = malloc((size_t)st.st_size);
+    buf = malloc(size);
     if (!buf)
         return iso_err_set(err, ENOMEM, "out of memory");
-    n = pread(mfd, buf, (size_t)st.st_size, 0);
+    memcpy(buf, prologue, psize);
+    n = pread(mfd, buf + psize, (size_t)st.st_size, 0);
     if (n != st.st_size)
         return iso_err_set_errno(err, n < 0 ? errno : EIO, "read seccomp filter");
-    r = iso_write_all(out_fd, buf, (size_t)n);
+    r = iso_write_all(out_fd, buf, size);
     if (r < 0)
         return iso_err_set_errno(err, r, "write seccomp filter");
     return 0;
@@ -616,6 +714,9 @@ static int compile_json(json_t *profile, uint64_t caps, int out_fd, struct iso_e
     if (!ctx)
         return iso_err_set(err, ENOMEM, "seccomp_init failed");
     c.ctx = ctx;
+    c.arches[0].arch = seccomp_arch_native();
+    c.arches[0].max_nr = -1;
+    c.n_arches = 1;
     /* The init sets no_new_privs itself, only when the container asks for it. */
     r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
     if (r < 0)
@@ -633,7 +734,7 @@ static int compile_json(json_t *profile, uint64_t caps, int out_fd, struct iso_e
             return iso_err_prefix(err, "seccomp profile");
         }
     }
-    return export_bpf(ctx, out_fd, err);
+    return export_bpf(&c, out_fd, err);
 }
 
 int eng_seccomp_compile(const char *profile_json, size_t len, uint64_t caps, int out_fd,

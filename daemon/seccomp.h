@@ -2,8 +2,8 @@
  * libseccomp into the raw BPF program that the container init installs.
  *
  * The output file is an array of struct sock_filter in host byte order and nothing else
- * (exactly what seccomp_export_bpf() writes, see seccomp.c), at most BPF_MAXINSNS
- * instructions: install it with
+ * (what seccomp_export_bpf() writes, after a short prologue, see seccomp.c), at most
+ * BPF_MAXINSNS instructions: install it with
  *   struct sock_fprog p = {.len = size / sizeof(struct sock_filter), .filter = buf};
  *   seccomp(SECCOMP_SET_MODE_FILTER, 0, &p);
  * The init has to read it before pivot_root, since the file lives on the host. */
