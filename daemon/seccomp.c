@@ -17,8 +17,8 @@
  * The output is a short prologue (build_prologue(): ENOSYS for syscalls newer than the
  * profile) followed by what seccomp_export_bpf() writes: the arch check, the syscall
  * dispatch, the actions. cBPF jumps are relative, so the two just go one after the other.
- * No_new_privs is not part of it (SCMP_FLTATR_CTL_NNP off): the init
- * sets it itself when the container asks for it, and loads the filter either way as root. */
+ * No_new_privs is not part of it (SCMP_FLTATR_CTL_NNP off): the init sets it itself when the
+ * container asks for it, and loads the filter either way as root. */
 #include "daemon/seccomp.h"
 
 #include <assert.h>
@@ -30,13 +30,14 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+
+#include <seccomp.h>
 
 #include "common/json.h"
 #include "common/util.h"
