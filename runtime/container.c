@@ -1,5 +1,6 @@
 #include "runtime/container.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -305,6 +306,76 @@ static void setup_loopback(struct child *c)
     close(s);
 }
 
+/* --privileged: every host device, like moby's oci.DevicesFromPath walk of /dev. */
+static void copy_host_devices(struct child *c, const char *host_dir, int devfd, int depth)
+{
+    static const char *const skip[] = {"pts",  "shm",         "fd",    "mqueue",
+                                       ".lxc", ".lxd-mounts", ".udev", "console"};
+    int dfd = open(host_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    struct dirent *de;
+
+    if (!d) {
+        safe_close(dfd);
+        return;
+    }
+    while ((de = readdir(d))) {
+        struct stat st;
+        bool skipped = de->d_name[0] == '.' && (!de->d_name[1] || streq(de->d_name, ".."));
+        for (size_t i = 0; i < ARRAY_SIZE(skip) && !skipped; i++)
+            skipped = depth == 0 && streq(de->d_name, skip[i]);
+        if (skipped || fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 3) {
+            char sub[PATH_MAX];
+            if (mkdirat(devfd, de->d_name, 0755) < 0 && errno != EEXIST)
+                continue;
+            int subfd = openat(devfd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (subfd < 0)
+                continue;
+            snprintf(sub, sizeof(sub), "%s/%s", host_dir, de->d_name);
+            copy_host_devices(c, sub, subfd, depth + 1);
+            close(subfd);
+        } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+            if (mknodat(devfd, de->d_name, st.st_mode & (S_IFMT | 07777), st.st_rdev) < 0 &&
+                errno != EEXIST)
+                child_die(c, errno, "mknod /dev/%s", de->d_name);
+            (void)fchownat(devfd, de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+        }
+    }
+    closedir(d);
+}
+
+/* Binds the pty slave onto /dev/console. A bind source must be a mount of our own mount
+ * namespace, and the shim's fd points into the namespace it came from (EINVAL): reopen the
+ * slave by its path here, and check it is the same device. */
+static void setup_console(struct child *c)
+{
+    char fdp[64], path[PATH_MAX], src[64];
+    struct stat want, got;
+    ssize_t n;
+    int fd, r;
+
+    fd_path(fdp, sizeof(fdp), c->stdio->in);
+    n = readlink(fdp, path, sizeof(path) - 1);
+    if (n < 0)
+        child_die(c, errno, "mount /dev/console: find the terminal");
+    path[n] = '\0';
+    fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        child_die(c, errno, "mount /dev/console: open '%s'", path);
+    if (fstat(c->stdio->in, &want) < 0 || fstat(fd, &got) < 0)
+        child_die(c, errno, "mount /dev/console: stat '%s'", path);
+    if (!S_ISCHR(got.st_mode) || got.st_rdev != want.st_rdev)
+        child_fail(c, EINVAL, 125, "mount /dev/console: '%s' is not the container's terminal",
+                   path);
+    fd_path(src, sizeof(src), fd);
+    r = mount_in_root(c->rootfd, "/dev/console", true, src, NULL, MS_BIND, NULL);
+    if (r < 0)
+        child_die(c, r, "mount /dev/console");
+    close(fd);
+}
+
 static void setup_rootfs(struct child *c)
 {
     const struct rt_spec *spec = c->spec;
@@ -385,6 +456,8 @@ static void setup_rootfs(struct child *c)
     for (size_t i = 0; i < ARRAY_SIZE(links); i++)
         if (symlinkat(links[i][0], devfd, links[i][1]) < 0)
             child_die(c, errno, "symlink /dev/%s", links[i][1]);
+    if (spec->privileged)
+        copy_host_devices(c, "/dev", devfd, 0);
     close(devfd);
 
     r = mount_in_root(c->rootfd, "/dev/pts", false, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
@@ -399,13 +472,8 @@ static void setup_rootfs(struct child *c)
                       MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     if (r < 0)
         child_die(c, r, "mount /dev/mqueue");
-    if (spec->terminal && c->stdio->in >= 0) {
-        char src[64];
-        fd_path(src, sizeof(src), c->stdio->in);
-        r = mount_in_root(c->rootfd, "/dev/console", true, src, NULL, MS_BIND, NULL);
-        if (r < 0)
-            child_die(c, r, "mount /dev/console");
-    }
+    if (spec->terminal && c->stdio->in >= 0)
+        setup_console(c);
 }
 
 static const struct {
@@ -850,6 +918,19 @@ static void setup_caps(struct child *c, bool bounding)
     }
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct data[2] = {0};
+
+    /* What this process may hand on: isod itself can run without some (in a container). */
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        child_die(c, errno, "get capabilities");
+    uint64_t have = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+    if (c->spec->privileged)
+        caps &= have;
+    else if (caps & ~have) {
+        int missing = __builtin_ctzll(caps & ~have);
+        const char *name = rt_cap_name(missing);
+        child_fail(c, EPERM, 125, "capability %s is not available to isod", name ? name : "?");
+    }
+    memset(data, 0, sizeof(data));
     data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)caps;
     data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(caps >> 32);
     if (syscall(SYS_capset, &hdr, data) < 0)

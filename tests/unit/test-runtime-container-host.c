@@ -1,8 +1,13 @@
 /* rt_container_start against the real kernel: root, namespaces, overlayfs. A busybox rootfs
  * is the overlay's one lower layer. */
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "common/util.h"
@@ -37,7 +42,8 @@ static _printf_(1, 2) int sh(const char *fmt, ...)
 static int setup(void)
 {
     char path[512];
-    static const char *const applets[] = {"sh", "echo", "cat", "id", "hostname", "ls", "sleep"};
+    static const char *const applets[] = {"sh",       "echo", "cat",   "id",
+                                          "hostname", "ls",   "sleep", "mkdir"};
 
     if (access("/bin/busybox", X_OK) < 0 &&
         system("apt-get install -y --no-install-recommends busybox-static >/dev/null") != 0)
@@ -167,7 +173,7 @@ static void test_masked(void)
     char *args[] = {"sh", "-c",
                     "echo \"[$(cat /proc/keys)][$(ls /proc/acpi)]\"; (echo x > "
                     "/proc/sysrq-trigger) 2>/dev/null || "
-                    "echo ro; (echo x > /sys/kernel/uevent_helper) 2>/dev/null || echo sysro",
+                    "echo ro; cat /proc/self/mountinfo",
                     NULL};
     struct rt_spec spec = base_spec(args, 3);
     struct iso_err err = {0};
@@ -176,7 +182,8 @@ static void test_masked(void)
 
     RUN(spec);
     ASSERT_EQ(status, 0);
-    ASSERT_STREQ(out, "[][]\nro\nsysro\n");
+    ASSERT_TRUE(strncmp(out, "[][]\nro\n", 8) == 0);
+    ASSERT_STRSTR(out, " / /sys ro,nosuid,nodev,noexec");
 }
 
 static void test_not_found(void)
@@ -377,6 +384,131 @@ static void test_exit_status_and_init(void)
     ASSERT_EQ(code, 127);
 }
 
+static void test_seccomp(void)
+{
+    char *args[] = {"sh", "-c", "mkdir /x 2>/dev/null || echo denied; cat /proc/self/status", NULL};
+    struct rt_spec spec = base_spec(args, 3);
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mkdir, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mkdirat, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct iso_err err = {0};
+    char out[8192], path[512];
+    int r, status, code;
+
+    snprintf(path, sizeof(path), "%s/seccomp.bpf", tmp);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_EQ(iso_write_all(fd, f, sizeof(f)), 0);
+    close(fd);
+    spec.seccomp = path;
+    spec.user = "1000";
+    RUN(spec);
+    ASSERT_EQ(status, 0);
+    ASSERT_STRSTR(out, "denied\n");
+    ASSERT_STRSTR(out, "Seccomp:\t2\n");
+    /* Loaded while CAP_SYS_ADMIN was held: no_new_privs was not forced. */
+    ASSERT_STRSTR(out, "NoNewPrivs:\t0\n");
+}
+
+static void test_terminal(void)
+{
+    char *args[] = {"sh", "-c", "[ -t 0 ] && [ -c /dev/console ] && echo tty $(ls /dev/pts)", NULL};
+    struct rt_spec spec = base_spec(args, 3);
+    struct iso_err err = {0};
+    char out[4096];
+    size_t len = 0;
+    pid_t pid;
+    int pidfd, code, status, r;
+
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ASSERT_TRUE(master >= 0);
+    ASSERT_EQ(grantpt(master), 0);
+    ASSERT_EQ(unlockpt(master), 0);
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ASSERT_TRUE(slave >= 0);
+    struct rt_stdio stdio = {slave, slave, slave};
+    spec.terminal = true;
+    r = rt_container_start(&spec, &stdio, &pid, &pidfd, &code, &err);
+    if (r < 0)
+        TAP_FAIL("start: %d %s", r, err.msg);
+    close(slave);
+    for (;;) {
+        ssize_t n = read(master, out + len, sizeof(out) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    out[len] = '\0';
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    close(pidfd);
+    close(master);
+    ASSERT_EQ(status, 0);
+    /* Its own devpts instance: only ptmx, no host pty. */
+    ASSERT_STREQ(out, "tty ptmx\r\n");
+}
+
+static void test_cgroup_and_net(void)
+{
+    char *args[] = {"sh", "-c",
+                    "cat /proc/self/cgroup; ls /sys/class/net; cat /sys/class/net/lo/flags", NULL};
+    struct rt_spec spec = base_spec(args, 3);
+    struct iso_err err = {0};
+    char out[4096], dir[256], procs[300];
+    char *cgroups[] = {procs, NULL};
+    int r, status, code;
+
+    snprintf(dir, sizeof(dir), "/sys/fs/cgroup/pids/isod-test-%d", (int)getpid());
+    snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+    ASSERT_EQ(mkdir(dir, 0755), 0);
+    spec.cgroups = cgroups;
+    spec.n_cgroups = 1;
+    r = run(&spec, out, sizeof(out), &status, &code, &err);
+    (void)rmdir(dir);
+    ASSERT_EQ(r, 0);
+    ASSERT_EQ(status, 0);
+    /* The cgroup namespace is rooted at the container's cgroup. */
+    ASSERT_STRSTR(out, ":pids:/\n");
+    ASSERT_STRSTR(out, "\nlo\n0x9\n");
+
+    /* A cgroup that cannot be joined: nothing runs. */
+    snprintf(procs, sizeof(procs), "/sys/fs/cgroup/pids/isod-test-nonexistent/cgroup.procs");
+    ASSERT_EQ(run(&spec, out, sizeof(out), &status, &code, &err), -ENOENT);
+    ASSERT_EQ(code, 125);
+    ASSERT_STRSTR(err.msg, "isod-test-nonexistent");
+}
+
+static void test_privileged(void)
+{
+    char *args[] = {"sh", "-c", "cat /proc/self/status; ls /dev; cat /proc/self/mountinfo", NULL};
+    struct rt_spec spec = base_spec(args, 3);
+    struct iso_err err = {0};
+    char out[16384], want[64];
+    int r, status, code;
+
+    spec.privileged = true;
+    spec.caps = rt_caps_all();
+    RUN(spec);
+    if (status != 0)
+        TAP_FAIL("status %d: %s", status, out);
+
+    /* Every capability the test itself holds (it may run without some). */
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[2] = {0};
+    ASSERT_EQ(syscall(SYS_capget, &hdr, data), 0);
+    uint64_t have = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+    snprintf(want, sizeof(want), "CapEff:\t%016llx\n", (unsigned long long)(rt_caps_all() & have));
+    ASSERT_STRSTR(out, want);
+    if (access("/dev/kmsg", F_OK) == 0)
+        ASSERT_STRSTR(out, "\nkmsg\n");
+    ASSERT_STRSTR(out, " / /sys rw,nosuid,nodev,noexec");
+    ASSERT_STRSTR(out, "\nnull\n");
+}
+
 /* The container's mounts live in its own namespace: none may show on the host. */
 static void test_no_host_mounts_left(void)
 {
@@ -408,6 +540,10 @@ int main(void)
     TEST(test_fds);
     TEST(test_mounts_and_limits);
     TEST(test_exit_status_and_init);
+    TEST(test_seccomp);
+    TEST(test_terminal);
+    TEST(test_cgroup_and_net);
+    TEST(test_privileged);
     TEST(test_no_host_mounts_left);
     (void)sh("rm -rf '%s'", tmp);
     return tap_done();
