@@ -160,13 +160,14 @@ static int open_create_in_root(int rootfd, const char *path, bool file)
 {
     char cur[PATH_MAX];
 
-    if (strlen(path) >= sizeof(cur))
+    size_t len = strlen(path);
+
+    if (len >= sizeof(cur))
         return -ENAMETOOLONG;
-    strcpy(cur, path);
+    memcpy(cur, path, len + 1);
     for (int loops = 0; loops < 40; loops++) {
         char prefix[PATH_MAX] = "";
         size_t plen = 0;
-        bool restart = false;
         int fd = openat2_in_root(rootfd, cur, O_PATH);
         if (fd != -ENOENT)
             return fd;
@@ -174,7 +175,7 @@ static int open_create_in_root(int rootfd, const char *path, bool file)
         int parent = openat2_in_root(rootfd, "/", O_PATH | O_DIRECTORY);
         if (parent < 0)
             return parent;
-        for (const char *p = cur; *p && !restart;) {
+        for (const char *p = cur; *p;) {
             while (*p == '/')
                 p++;
             if (!*p)
@@ -226,8 +227,7 @@ static int open_create_in_root(int rootfd, const char *path, bool file)
                         close(parent);
                         return -ENAMETOOLONG;
                     }
-                    strcpy(cur, joined);
-                    restart = true;
+                    memcpy(cur, joined, (size_t)jl + 1);
                     break;
                 }
                 if (r < 0) {

@@ -163,7 +163,7 @@ int rt_spec_write(const struct rt_spec *spec, const char *path, struct iso_err *
 {
     _cleanup_free_ char *text = NULL, *tmp = NULL;
     _cleanup_close_ int fd = -1;
-    size_t len;
+    size_t len = 0;
     int r;
 
     r = rt_spec_format(spec, &text, &len, err);
@@ -182,7 +182,7 @@ int rt_spec_write(const struct rt_spec *spec, const char *path, struct iso_err *
         (void)unlink(tmp);
         return iso_err_set_errno(err, r, "write '%s'", tmp);
     }
-    fd = safe_close(fd);
+    (void)close(TAKE_FD(fd));
     if (rename(tmp, path) < 0) {
         r = -errno;
         (void)unlink(tmp);
@@ -287,12 +287,14 @@ invalid:
     return -EINVAL;
 }
 
-/* Appends a string to a NULL-terminated array. */
+/* Appends a string to a NULL-terminated array; takes s, even on failure. */
 static int strv_push(char ***v, size_t *n, char *s)
 {
     char **nv = realloc(*v, (*n + 2) * sizeof(char *));
-    if (!nv)
+    if (!nv) {
+        free(s);
         return -ENOMEM;
+    }
     nv[*n] = s;
     nv[*n + 1] = NULL;
     *v = nv;
@@ -308,9 +310,7 @@ static int split_fields(const char *value, size_t len, char **fields, size_t n)
 
     for (size_t i = 0; i < n; i++) {
         const char *tab = memchr(p, '\t', (size_t)(end - p));
-        if (i + 1 < n && !tab)
-            r = -EINVAL;
-        else if (i + 1 == n && tab)
+        if ((i + 1 < n) != (tab != NULL))
             r = -EINVAL;
         else
             r = unescape(p, (size_t)((tab ? tab : end) - p), &fields[i]);
@@ -380,8 +380,8 @@ static int parse_line(struct rt_spec *s, const char *key, const char *value, siz
             *what = "bad mount type";
             return r;
         }
-        nm[s->n_mounts++] = m;
         s->mounts = nm;
+        nm[s->n_mounts++] = m;
         return 0;
     }
     if (streq(key, "rlimit")) {
@@ -390,26 +390,28 @@ static int parse_line(struct rt_spec *s, const char *key, const char *value, siz
         r = split_fields(value, vlen, f, 3);
         if (r < 0)
             return r;
-        if (iso_parse_int64(f[1], -1, INT64_MAX, &soft) < 0 ||
+        if (!*f[0] || iso_parse_int64(f[1], -1, INT64_MAX, &soft) < 0 ||
             iso_parse_int64(f[2], -1, INT64_MAX, &hard) < 0)
             r = -EINVAL;
-        struct rt_rlimit *nr = r < 0 ? NULL : realloc(s->rlimits, (s->n_rlimits + 1) * sizeof(*nr));
-        if (r >= 0 && !nr)
-            r = -ENOMEM;
         free(f[1]);
         free(f[2]);
-        if (r < 0 || !*f[0]) {
+        if (r < 0) {
             free(f[0]);
             *what = "bad rlimit";
-            return r < 0 ? r : -EINVAL;
+            return r;
         }
-        nr[s->n_rlimits++] = (struct rt_rlimit){.name = f[0], .soft = soft, .hard = hard};
+        struct rt_rlimit *nr = realloc(s->rlimits, (s->n_rlimits + 1) * sizeof(*nr));
+        if (!nr) {
+            free(f[0]);
+            return -ENOMEM;
+        }
         s->rlimits = nr;
+        nr[s->n_rlimits++] = (struct rt_rlimit){.name = f[0], .soft = soft, .hard = hard};
         return 0;
     }
     if (streq(key, "attach")) {
         char *f[2];
-        uint64_t fd;
+        uint64_t fd = 0;
         struct rt_attach a = {0};
         r = split_fields(value, vlen, f, 2);
         if (r < 0)
@@ -511,10 +513,12 @@ static int parse_line(struct rt_spec *s, const char *key, const char *value, siz
         return 0;
     }
     if (streq(key, "console")) {
-        unsigned rows, cols;
-        char tail;
-        if (sscanf(v, "%u %u%c", &rows, &cols, &tail) != 2 || rows > 0xffff || cols > 0xffff ||
-            *v < '0' || *v > '9')
+        uint64_t rows, cols;
+        char *sp = strchr(v, ' ');
+        if (!sp)
+            return -EINVAL;
+        *sp = '\0';
+        if (parse_u64(v, 0xffff, &rows) < 0 || parse_u64(sp + 1, 0xffff, &cols) < 0)
             return -EINVAL;
         s->console_rows = (unsigned short)rows;
         s->console_cols = (unsigned short)cols;
