@@ -493,6 +493,32 @@ static const struct {
     {"shared", MS_SHARED},   {"rshared", MS_SHARED | MS_REC},
 };
 
+/* Files of /proc that may be covered by a user mount (lxcfs), as runc allows. */
+static const char *const proc_mount_ok[] = {
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo",  "/proc/stat",    "/proc/swaps",
+    "/proc/uptime",  "/proc/loadavg",   "/proc/slabinfo", "/proc/net/dev",
+};
+
+/* A user mount may not land in the container's procfs: covering /proc/sys or /proc/self
+ * would undo the masks (runc's checkProcMount). Resolved like the mount itself. */
+static void check_user_destination(struct child *c, const char *dest)
+{
+    struct statfs sfs;
+    int fd = openat2_in_root(c->rootfd, dest, O_PATH);
+
+    if (fd < 0)
+        return; /* missing: created later, which procfs refuses */
+    if (fstatfs(fd, &sfs) < 0)
+        child_die(c, errno, "mount '%s'", dest);
+    close(fd);
+    if (sfs.f_type != PROC_SUPER_MAGIC)
+        return;
+    for (size_t i = 0; i < ARRAY_SIZE(proc_mount_ok); i++)
+        if (streq(dest, proc_mount_ok[i]))
+            return;
+    child_fail(c, EPERM, 125, "mount destination '%s' is inside /proc: not allowed", dest);
+}
+
 static void setup_bind(struct child *c, const struct rt_mount *m)
 {
     unsigned long flags = 0, prop = 0;
@@ -523,6 +549,7 @@ static void setup_bind(struct child *c, const struct rt_mount *m)
     }
     if (stat(m->source, &st) < 0)
         child_die(c, errno, "mount '%s': stat '%s'", m->destination, m->source);
+    check_user_destination(c, m->destination);
     r = mount_in_root(c->rootfd, m->destination, !S_ISDIR(st.st_mode), m->source, NULL,
                       MS_BIND | (rec ? MS_REC : 0), NULL);
     if (r < 0)
@@ -566,6 +593,7 @@ static void setup_tmpfs(struct child *c, const struct rt_mount *m)
             child_fail(c, EINVAL, 125, "mount '%s': options too long", m->destination);
         dlen += (size_t)n;
     }
+    check_user_destination(c, m->destination);
     r = mount_in_root(c->rootfd, m->destination, false, "tmpfs", "tmpfs", flags, data);
     if (r < 0)
         child_die(c, r, "mount tmpfs on '%s'", m->destination);

@@ -73,6 +73,9 @@ static int setup(void)
     snprintf(path, sizeof(path), "%s/l/base/evil", tmp);
     if (symlink(evil_target, path) < 0)
         return -1;
+    snprintf(path, sizeof(path), "%s/l/base/procsys", tmp);
+    if (symlink("/proc/sys", path) < 0)
+        return -1;
     snprintf(src, sizeof(src), "%s/src", tmp);
     (void)mkdir(src, 0755);
     snprintf(path, sizeof(path), "%s/marker", src);
@@ -306,6 +309,37 @@ static void test_evil_symlink(void)
     ASSERT_TRUE(access(path, F_OK) < 0);
 }
 
+static void test_file_bind_and_proc(void)
+{
+    char *args[] = {"cat", "/etc/marker", NULL};
+    struct rt_spec spec = base_spec(args, 2);
+    struct rt_mount m = {RT_MOUNT_BIND, NULL, "/etc/marker", "ro,rprivate"};
+    struct iso_err err = {0};
+    char out[4096], file[512];
+    int r, status, code;
+
+    snprintf(file, sizeof(file), "%s/marker", src);
+    m.source = file;
+    spec.mounts = &m;
+    spec.n_mounts = 1;
+    RUN(spec);
+    ASSERT_EQ(status, 0);
+    ASSERT_STREQ(out, "marked\n");
+
+    /* Covering procfs would undo the masks; the symlinked way there is caught as well. */
+    m.destination = "/proc/sys/kernel";
+    ASSERT_EQ(run(&spec, out, sizeof(out), &status, &code, &err), -EPERM);
+    ASSERT_EQ(code, 125);
+    ASSERT_STRSTR(err.msg, "inside /proc");
+    m.destination = "/procsys";
+    ASSERT_EQ(run(&spec, out, sizeof(out), &status, &code, &err), -EPERM);
+    m.destination = "/proc/uptime";
+    args[1] = "/proc/uptime";
+    RUN(spec);
+    ASSERT_EQ(status, 0);
+    ASSERT_STREQ(out, "marked\n");
+}
+
 static void test_fds(void)
 {
     char *args[] = {"ls", "/proc/self/fd", NULL};
@@ -537,6 +571,7 @@ int main(void)
     TEST(test_user);
     TEST(test_caps);
     TEST(test_evil_symlink);
+    TEST(test_file_bind_and_proc);
     TEST(test_fds);
     TEST(test_mounts_and_limits);
     TEST(test_exit_status_and_init);

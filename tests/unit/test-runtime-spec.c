@@ -184,6 +184,8 @@ static void test_malformed(void)
     expect_bad("mount bind\t/a\t/b\tro\textra\n", "'mount'");
     expect_bad("rlimit nofile\t1\n", "'rlimit'");
     expect_bad("rlimit nofile\tx\t1\n", "'rlimit'");
+    /* A bad line after a good one must leave the array intact for the cleanup. */
+    expect_bad("rlimit nofile\t1\t2\nrlimit \t1\t2\n", "line 2: bad rlimit");
     expect_bad("attach 3\tx\n", "'attach'");
     expect_bad("attach -3\ti\n", "'attach'");
     expect_bad("id a\nid b\n", "line 2: repeated key 'id'");
