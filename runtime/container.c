@@ -376,6 +376,46 @@ static void setup_console(struct child *c)
     close(fd);
 }
 
+/* A v1 host: a tmpfs with one mount per hierarchy, like Docker. The cgroup namespace makes
+ * each show the container's own cgroup as its root. Best effort: a hierarchy that cannot be
+ * mounted is left out. */
+static void setup_cgroup_v1(struct child *c, unsigned long flags)
+{
+    _cleanup_free_ char *text = NULL;
+    char *save = NULL;
+
+    if (mount_in_root(c->rootfd, "/sys/fs/cgroup", false, "tmpfs", "tmpfs",
+                      MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") < 0)
+        return;
+    if (iso_read_file_at(AT_FDCWD, "/proc/self/cgroup", 1 << 16, &text, NULL) < 0)
+        text = NULL;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *ctrls = strchr(line, ':'), *end;
+        if (!ctrls || !(end = strchr(++ctrls, ':')) || end == ctrls)
+            continue;
+        *end = '\0';
+        bool named = strneq(ctrls, "name=", 5);
+        const char *dir = named ? ctrls + 5 : ctrls;
+        char dest[256], data[256];
+        snprintf(dest, sizeof(dest), "/sys/fs/cgroup/%s", dir);
+        snprintf(data, sizeof(data), "%s%s", named ? "none," : "", ctrls);
+        if (mount_in_root(c->rootfd, dest, false, "cgroup", "cgroup", flags, data) < 0 || named ||
+            !strchr(ctrls, ','))
+            continue;
+        /* cpu,cpuacct: the single names point at the joint one. */
+        int fd = openat2_in_root(c->rootfd, "/sys/fs/cgroup", O_PATH | O_DIRECTORY);
+        if (fd < 0)
+            continue;
+        char *csave = NULL;
+        for (char *one = strtok_r(ctrls, ",", &csave); one; one = strtok_r(NULL, ",", &csave))
+            (void)symlinkat(dest + strlen("/sys/fs/cgroup/"), fd, one);
+        close(fd);
+    }
+    if (flags & MS_RDONLY)
+        (void)remount_in_root(c->rootfd, "/sys/fs/cgroup", flags);
+}
+
 static void setup_rootfs(struct child *c)
 {
     const struct rt_spec *spec = c->spec;
@@ -420,8 +460,7 @@ static void setup_rootfs(struct child *c)
         (void)mount_in_root(c->rootfd, "/sys/fs/cgroup", false, "cgroup2", "cgroup2", cgflags,
                             NULL);
     else
-        (void)mount_in_root(c->rootfd, "/sys/fs/cgroup", false, "tmpfs", "tmpfs", cgflags,
-                            "mode=755");
+        setup_cgroup_v1(c, cgflags);
 
     r = mount_in_root(c->rootfd, "/dev", false, "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
                       "mode=755,size=65536k");

@@ -489,7 +489,10 @@ static void test_terminal(void)
 static void test_cgroup_and_net(void)
 {
     char *args[] = {"sh", "-c",
-                    "cat /proc/self/cgroup; ls /sys/class/net; cat /sys/class/net/lo/flags", NULL};
+                    "cat /proc/self/cgroup; ls /sys/class/net; cat /sys/class/net/lo/flags; "
+                    "cat /sys/fs/cgroup/pids/cgroup.procs; (echo 1 > /sys/fs/cgroup/pids/pids.max) "
+                    "2>/dev/null || echo rocg",
+                    NULL};
     struct rt_spec spec = base_spec(args, 3);
     struct iso_err err = {0};
     char out[4096], dir[256], procs[300];
@@ -508,6 +511,11 @@ static void test_cgroup_and_net(void)
     /* The cgroup namespace is rooted at the container's cgroup. */
     ASSERT_STRSTR(out, ":pids:/\n");
     ASSERT_STRSTR(out, "\nlo\n0x9\n");
+    /* The v1 hierarchy shows the container's cgroup, read-only. */
+    if (access("/sys/fs/cgroup/pids/cgroup.procs", F_OK) == 0) {
+        ASSERT_STRSTR(out, "0x9\n1\n");
+        ASSERT_STRSTR(out, "rocg\n");
+    }
 
     /* A cgroup that cannot be joined: nothing runs. */
     snprintf(procs, sizeof(procs), "/sys/fs/cgroup/pids/isod-test-nonexistent/cgroup.procs");
