@@ -1119,6 +1119,11 @@ static _noreturn_ void child_main(struct child *c, int syncfd)
     setup_pivot(c);
     if (!spec->privileged)
         setup_masks(c);
+    /* The working directory, created if missing (like Docker), resolved inside the root, and
+     * before the root may turn read-only. */
+    int cwd = open_create_in_root(c->rootfd, spec->cwd && *spec->cwd ? spec->cwd : "/", false);
+    if (cwd < 0)
+        child_die(c, cwd, "cwd '%s'", spec->cwd ? spec->cwd : "/");
     if (spec->readonly && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
         child_die(c, errno, "remount / read-only");
     if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
@@ -1139,10 +1144,6 @@ static _noreturn_ void child_main(struct child *c, int syncfd)
             child_die(c, ENOMEM, "environment");
     }
 
-    /* The working directory, created if missing (like Docker), resolved inside the root. */
-    int cwd = open_create_in_root(c->rootfd, spec->cwd && *spec->cwd ? spec->cwd : "/", false);
-    if (cwd < 0)
-        child_die(c, cwd, "cwd '%s'", spec->cwd ? spec->cwd : "/");
     if (fchdir(cwd) < 0)
         child_die(c, errno, "chdir to cwd '%s'", spec->cwd);
     close(cwd);

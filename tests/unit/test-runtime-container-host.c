@@ -358,7 +358,7 @@ static void test_fds(void)
 static void test_mounts_and_limits(void)
 {
     char *args[] = {"sh", "-c",
-                    "ulimit -n; echo x > /t/f && cat /t/f; ls /dev; echo y > /f || echo rofs",
+                    "ulimit -n; echo x > /t/f && cat /t/f; ls /dev; echo y > /f || echo rofs; pwd",
                     NULL};
     struct rt_spec spec = base_spec(args, 3);
     struct rt_mount m = {RT_MOUNT_TMPFS, "tmpfs", "/t", "size=1m,mode=1777,nosuid"};
@@ -372,13 +372,14 @@ static void test_mounts_and_limits(void)
     spec.rlimits = &l;
     spec.n_rlimits = 1;
     spec.readonly = true;
+    spec.cwd = "/new/work dir";
     RUN(spec);
     ASSERT_EQ(status, 0);
     ASSERT_STRSTR(out, "100\nx\n");
     ASSERT_STRSTR(out, "null\n");
     ASSERT_STRSTR(out, "urandom\n");
     ASSERT_STRSTR(out, "pts\n");
-    ASSERT_STRSTR(out, "rofs\n");
+    ASSERT_STRSTR(out, "rofs\n/new/work dir\n");
 
     l.hard = (int64_t)1 << 40;
     ASSERT_EQ(run(&spec, out, sizeof(out), &status, &code, &err), -EPERM);
