@@ -22,7 +22,9 @@ int rt_cap_from_name(const char *name, struct iso_err *err);
 /* Number -> "CAP_X", NULL when unknown. */
 const char *rt_cap_name(int cap);
 
-/* Docker's rule: start from the default set (or all when privileged), drop "ALL" first if
- * listed, add, then drop. Returns the mask or a negative errno with err filled. */
+/* moby's rule (TweakCapabilities): privileged gets every capability isod holds and ignores
+ * add and drop; otherwise the default set minus drop ("ALL": everything) plus add, so a
+ * capability both added and dropped is kept. Returns 0 with *ret, or a negative errno with
+ * err filled. */
 int rt_caps_compute(bool privileged, const char *const *add, size_t n_add, const char *const *drop,
                     size_t n_drop, uint64_t *ret, struct iso_err *err);
