@@ -128,8 +128,11 @@ class Session:
         if self.echo_stdin:
             data = f.read()  # until the client's half-close
             sock.sendall(data if self.tty else frame(1, data))
-        sock.sendall(self.output)
-        sock.shutdown(socket.SHUT_RDWR)
+        try:
+            sock.sendall(self.output)
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the client is gone (a failed start)
         self.done.set()
 
     def wait(self, req, sock, f):
@@ -146,6 +149,7 @@ class Session:
         if self.start_error:
             reply(sock, 400, {"message": self.start_error})
             self.done.set()
+            self.started.set()
             return
         reply(sock, 204)
         self.started.set()
