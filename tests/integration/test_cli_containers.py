@@ -78,7 +78,8 @@ class Fake:
             daemon_threads = True
 
         self.server = Server(self.sock, Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
 
     def __enter__(self):
         self.thread.start()
