@@ -200,6 +200,9 @@ struct session {
     bool sig_proxy;  /* forward signals with POST /kill (never with a TTY) */
     bool raw;        /* our terminal was put in raw mode */
     struct termios saved;
+    int sfd; /* signalfd, -1 */
+    bool mask_set;
+    sigset_t old_mask;
 };
 
 static void session_done(struct session *s)
@@ -208,6 +211,10 @@ static void session_done(struct session *s)
         (void)tcsetattr(STDIN_FILENO, TCSANOW, &s->saved);
     s->raw = false;
     s->sock = safe_close(s->sock);
+    s->sfd = safe_close(s->sfd);
+    if (s->mask_set)
+        (void)sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
+    s->mask_set = false;
     free(s->pre);
     s->pre = NULL;
 }
@@ -238,57 +245,61 @@ static void forward_signal(struct session *s, int sig)
         fprintf(stderr, "isoctl: error sending signal: %s\n", err.msg);
 }
 
-/* Copies the container's output to stdout/stderr until the daemon closes the connection, and
- * our stdin to it. Signals come in through a signalfd: SIGWINCH resizes the TTY, the others
- * are sent to the container with --sig-proxy. */
-static int session_pump(struct session *s, struct iso_err *err)
+/* Signals come in through a signalfd: SIGWINCH resizes the TTY, the others are sent to the
+ * container with --sig-proxy. They are blocked from before the start to the end of the session,
+ * so that none is lost or kills isoctl in between. */
+static int session_signals(struct session *s, struct iso_err *err)
 {
     static const int proxied[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    _cleanup_close_ int sfd = -1;
+    sigset_t mask;
+
+    sigemptyset(&mask);
+    if (s->tty)
+        sigaddset(&mask, SIGWINCH);
+    if (s->sig_proxy)
+        for (size_t i = 0; i < ARRAY_SIZE(proxied); i++)
+            sigaddset(&mask, proxied[i]);
+    if (sigprocmask(SIG_BLOCK, &mask, &s->old_mask) < 0)
+        return iso_err_set_errno(err, errno, "block signals");
+    s->mask_set = true;
+    s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (s->sfd < 0)
+        return iso_err_set_errno(err, errno, "signalfd");
+    return 0;
+}
+
+/* Copies the container's output to stdout/stderr until the daemon closes the connection, and
+ * our stdin to it; handles the signals. */
+static int session_pump(struct session *s, struct iso_err *err)
+{
     struct ctl_stdcopy demux;
-    sigset_t mask, old;
     bool stdin_open = s->send_stdin;
     char buf[32 * 1024];
     int r = 0;
 
     ctl_stdcopy_init(&demux, ctl_stdcopy_write_std, NULL);
-    sigemptyset(&mask);
-    if (s->tty)
-        sigaddset(&mask, SIGWINCH);
-    if (s->sig_proxy && !s->tty)
-        for (size_t i = 0; i < ARRAY_SIZE(proxied); i++)
-            sigaddset(&mask, proxied[i]);
-    if (sigprocmask(SIG_BLOCK, &mask, &old) < 0)
-        return iso_err_set_errno(err, errno, "block signals");
-    sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sfd < 0) {
-        r = iso_err_set_errno(err, errno, "signalfd");
-        goto out;
-    }
-
     if (s->pre_len > 0) {
         r = s->tty ? iso_write_all(STDOUT_FILENO, s->pre, s->pre_len)
                    : ctl_stdcopy_feed(&demux, s->pre, s->pre_len, err);
         if (r < 0)
-            goto out;
+            return r;
     }
 
     for (;;) {
         struct pollfd p[3] = {
             {.fd = s->sock, .events = POLLIN},
             {.fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN},
-            {.fd = sfd, .events = POLLIN},
+            {.fd = s->sfd, .events = POLLIN},
         };
 
         if (poll(p, ARRAY_SIZE(p), -1) < 0) {
             if (errno == EINTR)
                 continue;
-            r = iso_err_set_errno(err, errno, "poll");
-            break;
+            return iso_err_set_errno(err, errno, "poll");
         }
         if (p[2].revents & POLLIN) {
             struct signalfd_siginfo si;
-            while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+            while (read(s->sfd, &si, sizeof(si)) == sizeof(si)) {
                 if ((int)si.ssi_signo == SIGWINCH)
                     resize_tty(s->cl, s->id);
                 else
@@ -310,28 +321,21 @@ static int session_pump(struct session *s, struct iso_err *err)
             ssize_t n = read(s->sock, buf, sizeof(buf));
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n < 0 && errno != ECONNRESET) {
-                r = iso_err_set_errno(err, errno, "read the container's output");
-                break;
-            }
-            if (n <= 0) {
-                r = s->tty ? 0 : ctl_stdcopy_finish(&demux, err);
-                break;
-            }
+            if (n < 0 && errno != ECONNRESET)
+                return iso_err_set_errno(err, errno, "read the container's output");
+            if (n <= 0)
+                return s->tty ? 0 : ctl_stdcopy_finish(&demux, err);
             if (s->tty) {
                 r = iso_write_all(STDOUT_FILENO, buf, (size_t)n);
                 if (r < 0)
-                    r = iso_err_set_errno(err, -r, "write output");
+                    return iso_err_set_errno(err, -r, "write output");
             } else {
                 r = ctl_stdcopy_feed(&demux, buf, (size_t)n, err);
+                if (r < 0)
+                    return r;
             }
-            if (r < 0)
-                break;
         }
     }
-out:
-    (void)sigprocmask(SIG_SETMASK, &old, NULL);
-    return r;
 }
 
 /* Raw mode on our terminal when keystrokes go to a TTY in the container. */
@@ -359,6 +363,13 @@ static int start_error_status(const char *msg)
     return RUN_EXIT_DAEMON;
 }
 
+/* Prints err as ctl_report() does; returns status. */
+static int report_as(const struct iso_err *err, int status)
+{
+    ctl_report(err);
+    return status;
+}
+
 /* Attach, wait, start, copy, and the exit status: what run (not -d), start -a share. */
 static int attach_and_start(struct ctl_client *cl, const char *id, bool tty, bool in,
                             bool sig_proxy, bool auto_remove, bool start, bool run,
@@ -367,20 +378,25 @@ static int attach_and_start(struct ctl_client *cl, const char *id, bool tty, boo
     struct session s = {.cl = cl,
                         .id = id,
                         .sock = -1,
+                        .sfd = -1,
                         .tty = tty,
                         .send_stdin = in,
                         .sig_proxy = sig_proxy && !tty};
     struct waiter w = {0};
     int r, status = 0;
 
-    r = attach_open(cl, id, in, &s.sock, &s.pre, &s.pre_len, err);
-    if (r < 0)
-        return ctl_report(err), run ? RUN_EXIT_DAEMON : CTL_EXIT_ERROR;
+    r = session_signals(&s, err);
+    if (r >= 0)
+        r = attach_open(cl, id, in, &s.sock, &s.pre, &s.pre_len, err);
+    if (r < 0) {
+        session_done(&s);
+        return report_as(err, run ? RUN_EXIT_DAEMON : CTL_EXIT_ERROR);
+    }
     r = wait_begin(cl, id, start ? (auto_remove ? "removed" : "next-exit") : "not-running", &w,
                    err);
     if (r < 0) {
         session_done(&s);
-        return ctl_report(err), run ? RUN_EXIT_DAEMON : CTL_EXIT_ERROR;
+        return report_as(err, run ? RUN_EXIT_DAEMON : CTL_EXIT_ERROR);
     }
     if (start) {
         _cleanup_free_ char *target = ctr_target(id, "/start");
@@ -403,7 +419,7 @@ static int attach_and_start(struct ctl_client *cl, const char *id, bool tty, boo
     }
     r = wait_end(&w, &status, err);
     if (r < 0)
-        return ctl_report(err), run ? RUN_EXIT_DAEMON : CTL_EXIT_ERROR;
+        return report_as(err, run ? RUN_EXIT_DAEMON : CTL_EXIT_ERROR);
     return status;
 }
 

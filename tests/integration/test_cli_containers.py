@@ -3,16 +3,22 @@
 isoctl sends (order, paths, bodies, the attach upgrade) and what it prints and exits with.
 isod's container backend is not needed: each test plays the daemon's side as docs/api.md and
 DOCKER-API.md §5-§10 describe it."""
+import fcntl
 import json
 import os
+import pty
+import signal
 import socket
 import socketserver
 import struct
+import subprocess
 import tempfile
+import termios
 import threading
 import time
 import urllib.parse
 
+import harness
 from harness import isoctl, run, test
 
 ID = "0123456789ab" + "c" * 52
@@ -237,6 +243,92 @@ def run_tty_output_is_raw(t):
         r = isoctl("run", "-t", "alpine", "sh", host=d.sock)
         t.eq(r.returncode, 0, f"exit code (stderr {r.stderr!r})")
         t.eq(r.stdout, "\x01raw bytes\n", "stdout")
+
+
+@test
+def run_it_on_a_terminal_raw_mode_and_resize(t):
+    """-it on a pty: the size goes into ConsoleSize and a resize, keystrokes go through
+    unprocessed, and the terminal is restored at the end."""
+    started, got = threading.Event(), []
+
+    def attach(req, sock, f):
+        sock.sendall(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        started.wait(10)
+        sock.sendall(b"$ ")
+        while b"q" not in b"".join(got):
+            data = sock.recv(100)
+            if not data:
+                break
+            got.append(data)
+        sock.sendall(b"bye\r\n")
+        sock.shutdown(socket.SHUT_RDWR)
+        s.done.set()
+
+    def start(req, sock, f):
+        reply(sock, 204)
+        started.set()
+
+    s = Session(b"")
+    routes = s.routes(created)
+    routes[("POST", f"/containers/{ID}/attach")] = attach
+    routes[("POST", f"/containers/{ID}/start")] = start
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    before = termios.tcgetattr(slave)
+    with Fake(routes) as d:
+        p = subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock, "run", "-it", "alpine",
+                              "sh"], stdin=slave, stdout=slave, stderr=slave)
+        out = b""
+        while b"$ " not in out:
+            out += os.read(master, 100)
+        os.write(master, b"\x03q")  # ^C is a byte for the container, not a signal
+        while b"bye" not in out:
+            out += os.read(master, 100)
+        t.eq(p.wait(10), 0, "exit code")
+        t.eq(b"".join(got), b"\x03q", "keystrokes")
+        t.eq(termios.tcgetattr(slave), before, "terminal restored")
+        body = d.find("POST", "/containers/create")[0].json()
+        t.eq(body["HostConfig"]["ConsoleSize"], [30, 100], "ConsoleSize")
+        t.eq(body["Tty"], True, "Tty")
+        resize = d.find("POST", f"/containers/{ID}/resize")
+        t.eq(resize[0].query, {"h": "30", "w": "100"}, "resize")
+    os.close(master)
+    os.close(slave)
+
+
+@test
+def run_it_without_a_terminal_fails(t):
+    r = isoctl("run", "-it", "alpine", host="/nonexistent.sock", input="")
+    t.eq(r.returncode, 125, "exit code")
+    t.eq(r.stderr, "isoctl: the input device is not a TTY\n", "stderr")
+
+
+@test
+def run_forwards_signals(t):
+    s = Session(frame(1, "bye\n"), status=130)
+    kills = []
+
+    def kill(req, sock, f):
+        kills.append(req.query)
+        reply(sock, 204)
+        s.started.set()
+
+    def start(req, sock, f):
+        reply(sock, 204)  # the output comes only after the signal
+
+    routes = s.routes(created)
+    routes[("POST", f"/containers/{ID}/kill")] = kill
+    routes[("POST", f"/containers/{ID}/start")] = start
+    with Fake(routes) as d:
+        p = subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock, "run", "alpine", "sh"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # isoctl blocks the signals before it sends the start.
+        harness.wait_until(lambda: d.find("POST", f"/containers/{ID}/start"), what="start")
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=10)
+        t.eq(p.returncode, 130, f"exit code (stderr {err!r})")
+        t.eq(out, b"bye\n", "stdout")
+        t.eq(kills, [{"signal": "TERM"}], "kill")
 
 
 @test
