@@ -115,11 +115,11 @@ static int wait_begin(struct ctl_client *cl, const char *id, const char *conditi
     _cleanup_free_ char *target = ctr_target(id, "/wait");
     int r;
 
+    *w = (struct waiter){0};
     if (!target || (condition && ctl_target_add(&target, "condition", condition) < 0))
         return iso_err_set(err, ENOMEM, "out of memory");
     const struct ctl_http_request req = {.method = "POST", .target = target};
 
-    *w = (struct waiter){0};
     r = ctl_client_connect(cl, &w->conn, err);
     if (r >= 0)
         r = ctl_http_send(w->conn, &req, err);
@@ -900,7 +900,7 @@ int ctl_cmd_wait(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, cha
     for (int i = optind; i < argc; i++) {
         struct iso_err err = {0};
         struct waiter w;
-        int status;
+        int status = 0;
 
         if (wait_begin(cl, argv[i], "not-running", &w, &err) < 0 ||
             wait_end(&w, &status, &err) < 0) {

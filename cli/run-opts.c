@@ -244,9 +244,11 @@ int ctl_parse_timestamp(const char *s, int64_t now, char *buf, size_t size)
         if (*rest == 'Z') {
             rest++;
         } else if ((*rest == '+' || *rest == '-') && isdigit((unsigned char)rest[1])) {
-            int hh = 0, mm = 0;
-            if (sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2)
+            const char *z = rest + 1;
+            if (!isdigit((unsigned char)z[0]) || !isdigit((unsigned char)z[1]) || z[2] != ':' ||
+                !isdigit((unsigned char)z[3]) || !isdigit((unsigned char)z[4]))
                 continue;
+            long hh = (z[0] - '0') * 10 + (z[1] - '0'), mm = (z[3] - '0') * 10 + (z[4] - '0');
             offset = (hh * 3600L + mm * 60L) * (*rest == '-' ? -1 : 1);
             rest += 6;
         }
