@@ -268,13 +268,38 @@ static int session_signals(struct session *s, struct iso_err *err)
     return 0;
 }
 
+/* docker's escape proxy with its default detach keys, ctrl-p ctrl-q: a ctrl-p is held back
+ * until the next key, and a ctrl-q after it detaches. Copies what is to be sent from in to out
+ * (room for n + 1) and returns its length, or -1 to detach. */
+static ssize_t detach_filter(bool *held, const char *in, size_t n, char *out)
+{
+    enum { CTRL_P = 0x10, CTRL_Q = 0x11 };
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (*held) {
+            *held = false;
+            if (in[i] == CTRL_Q)
+                return -1;
+            out[k++] = CTRL_P;
+        }
+        if (in[i] == CTRL_P) {
+            *held = true;
+            continue;
+        }
+        out[k++] = in[i];
+    }
+    return (ssize_t)k;
+}
+
 /* Copies the container's output to stdout/stderr until the daemon closes the connection, and
- * our stdin to it; handles the signals. */
+ * our stdin to it; handles the signals. Returns 1 when the user detached (ctrl-p ctrl-q on a
+ * TTY), 0 at the end of the output. */
 static int session_pump(struct session *s, struct iso_err *err)
 {
     struct ctl_stdcopy demux;
-    bool stdin_open = s->send_stdin;
-    char buf[32 * 1024];
+    bool stdin_open = s->send_stdin, held = false;
+    char buf[32 * 1024], filtered[sizeof(buf) + 1];
     int r = 0;
 
     ctl_stdcopy_init(&demux, ctl_stdcopy_write_std, NULL);
@@ -307,10 +332,17 @@ static int session_pump(struct session *s, struct iso_err *err)
             }
         }
         if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+            ssize_t n = read(STDIN_FILENO, buf, sizeof(buf)), len = n;
+            const char *out = buf;
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n <= 0 || send_all(s->sock, buf, (size_t)n) < 0) {
+            if (n > 0 && s->tty) {
+                len = detach_filter(&held, buf, (size_t)n, filtered);
+                if (len < 0)
+                    return 1;
+                out = filtered;
+            }
+            if (n <= 0 || send_all(s->sock, out, (size_t)len) < 0) {
                 /* End of our input: the container's stdin is closed (StdinOnce), its output
                  * keeps coming until it exits. */
                 stdin_open = false;
@@ -413,9 +445,10 @@ static int attach_and_start(struct ctl_client *cl, const char *id, bool tty, boo
     session_make_raw(&s);
     r = session_pump(&s, err);
     session_done(&s);
-    if (r < 0) {
+    if (r != 0) {
+        /* Detached: the container goes on, as with docker. */
         waiter_done(&w);
-        return ctl_report(err);
+        return r < 0 ? ctl_report(err) : CTL_EXIT_OK;
     }
     r = wait_end(&w, &status, err);
     if (r < 0)

@@ -297,6 +297,47 @@ def run_it_on_a_terminal_raw_mode_and_resize(t):
 
 
 @test
+def run_it_detach_keys(t):
+    """ctrl-p ctrl-q detaches; a ctrl-p followed by anything else is sent."""
+    started, got = threading.Event(), []
+
+    def attach(req, sock, f):
+        sock.sendall(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        started.wait(10)
+        sock.sendall(b"$ ")
+        while True:
+            data = sock.recv(100)
+            if not data:
+                break
+            got.append(data)
+        s.done.set()
+
+    def start(req, sock, f):
+        reply(sock, 204)
+        started.set()
+
+    s = Session(b"")
+    routes = s.routes(created)
+    routes[("POST", f"/containers/{ID}/attach")] = attach
+    routes[("POST", f"/containers/{ID}/start")] = start
+    master, slave = pty.openpty()
+    with Fake(routes) as d:
+        p = subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock, "run", "-it", "alpine",
+                              "sh"], stdin=slave, stdout=slave, stderr=slave)
+        out = b""
+        while b"$ " not in out:
+            out += os.read(master, 100)
+        os.write(master, b"a\x10b\x10")
+        harness.wait_until(lambda: b"".join(got) == b"a\x10b", what="keys before ctrl-p")
+        os.write(master, b"\x11")
+        t.eq(p.wait(10), 0, "exit code")
+        t.true(s.done.wait(10), "connection closed")
+        t.eq(b"".join(got), b"a\x10b", "keys sent")
+    os.close(master)
+    os.close(slave)
+
+
+@test
 def run_it_without_a_terminal_fails(t):
     r = isoctl("run", "-it", "alpine", host="/nonexistent.sock", input="")
     t.eq(r.returncode, 125, "exit code")
