@@ -30,12 +30,12 @@ static json_int_t num(json_t *obj, const char *key)
     return json_integer_value(json_object_get(obj, key));
 }
 
-/* The columns of the terminal on stdout, 0 when unknown. */
-static unsigned term_width(void)
+/* The columns of the terminal on fd, 0 when unknown. */
+static unsigned term_width(int fd)
 {
     struct winsize ws;
 
-    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0)
+    if (ioctl(fd, TIOCGWINSZ, &ws) < 0)
         return 0;
     return ws.ws_col;
 }
@@ -56,11 +56,12 @@ static void print_json_line(json_t *obj)
         printf("%s\n", text);
 }
 
-/* Runs a request whose answer is a JSON progress stream, rendered on stdout. */
+/* Runs a request whose answer is a JSON progress stream, rendered on out. */
 static int run_progress(struct ctl_client *cl, const struct ctl_http_request *req,
-                        enum ctl_progress_mode mode, struct iso_err *err)
+                        enum ctl_progress_mode mode, FILE *out, struct iso_err *err)
 {
-    _cleanup_progress_ struct ctl_progress *p = ctl_progress_new(stdout, mode, term_width());
+    _cleanup_progress_ struct ctl_progress *p =
+        ctl_progress_new(out, mode, term_width(fileno(out)));
     int r;
 
     if (!p)
@@ -73,6 +74,31 @@ static int run_progress(struct ctl_client *cl, const struct ctl_http_request *re
 
 /* ---- pull ---- */
 
+int ctl_image_pull(struct ctl_client *cl, const struct ctl_ref *ref, const char *platform,
+                   enum ctl_progress_mode mode, FILE *out, struct iso_err *err)
+{
+    _cleanup_free_ char *target = strdup("/images/create"), *auth = NULL;
+    char name[CTL_REF_STR_MAX];
+    int r;
+
+    /* As docker's client: the full name, and the digest in "tag" when there is one. */
+    if (!target ||
+        ctl_target_add(&target, "fromImage", ctl_ref_name(ref, name, sizeof(name))) < 0 ||
+        ctl_target_add(&target, "tag", *ref->digest ? ref->digest : ref->tag) < 0 ||
+        (platform && ctl_target_add(&target, "platform", platform) < 0))
+        return iso_err_set(err, ENOMEM, "out of memory");
+
+    r = ctl_auth_registry_header(ref->domain, &auth, err);
+    if (r < 0)
+        return r;
+    const char *headers[] = {auth, NULL};
+    const struct ctl_http_request req = {
+        .method = "POST", .target = target, .headers = auth ? headers : NULL};
+    r = run_progress(cl, &req, mode, out, err);
+    fflush(out);
+    return r;
+}
+
 int ctl_cmd_pull(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -81,13 +107,12 @@ int ctl_cmd_pull(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, cha
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    _cleanup_free_ char *target = strdup("/images/create"), *auth = NULL;
     const char *platform = NULL;
-    char name[CTL_REF_STR_MAX], full[CTL_REF_STR_MAX];
+    char full[CTL_REF_STR_MAX];
     struct iso_err err = {0};
     struct ctl_ref ref;
     bool quiet = false;
-    int c, r;
+    int c;
 
     optind = 0;
     opterr = 0;
@@ -108,8 +133,6 @@ int ctl_cmd_pull(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, cha
     }
     if (argc - optind != 1)
         return ctl_usage_error(cmd, "requires exactly 1 argument");
-    if (!target)
-        return ctl_oom();
 
     if (ctl_ref_parse(argv[optind], &ref, &err) < 0)
         return ctl_report(&err);
@@ -119,28 +142,12 @@ int ctl_cmd_pull(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, cha
             printf("Using default tag: latest\n");
     }
 
-    /* As docker's client: the full name, and the digest in "tag" when there is one. */
-    if (ctl_target_add(&target, "fromImage", ctl_ref_name(&ref, name, sizeof(name))) < 0 ||
-        ctl_target_add(&target, "tag", *ref.digest ? ref.digest : ref.tag) < 0 ||
-        (platform && ctl_target_add(&target, "platform", platform) < 0))
-        return ctl_oom();
-
-    r = ctl_auth_registry_header(ref.domain, &auth, &err);
-    if (r < 0)
+    if (ctl_image_pull(cl, &ref, platform,
+                       quiet                       ? CTL_PROGRESS_QUIET
+                       : ctl_isatty(STDOUT_FILENO) ? CTL_PROGRESS_TTY
+                                                   : CTL_PROGRESS_PLAIN,
+                       stdout, &err) < 0)
         return ctl_report(&err);
-    const char *headers[] = {auth, NULL};
-    const struct ctl_http_request req = {
-        .method = "POST", .target = target, .headers = auth ? headers : NULL};
-
-    r = run_progress(cl, &req,
-                     quiet                       ? CTL_PROGRESS_QUIET
-                     : ctl_isatty(STDOUT_FILENO) ? CTL_PROGRESS_TTY
-                                                 : CTL_PROGRESS_PLAIN,
-                     &err);
-    if (r < 0) {
-        fflush(stdout);
-        return ctl_report(&err);
-    }
     printf("%s\n", ctl_ref_string(&ref, full, sizeof(full)));
     return CTL_EXIT_OK;
 }
@@ -557,7 +564,7 @@ int ctl_cmd_load(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, cha
         .source = fd_source,
         .userdata = &fd,
     };
-    r = run_progress(cl, &req, tty ? CTL_PROGRESS_TTY : CTL_PROGRESS_PLAIN, &err);
+    r = run_progress(cl, &req, tty ? CTL_PROGRESS_TTY : CTL_PROGRESS_PLAIN, stdout, &err);
     if (r < 0) {
         fflush(stdout);
         return ctl_report(&err);

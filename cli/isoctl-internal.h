@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cli/client.h"
+#include "cli/progress.h"
 #include "cli/reference.h"
 #include "common/macro.h"
 
@@ -92,6 +93,12 @@ struct ctl_image_rows {
  * digest, or a single "<none>" line. -ENOMEM. */
 int ctl_image_rows_add(struct ctl_image_rows *rows, json_t *img, bool show_digests);
 
+/* POST /images/create for ref (which has a tag or a digest) with the registry's credentials,
+ * the progress rendered on out in mode (`pull` uses stdout, `run` stderr). Errors: the
+ * daemon's, in-band ones included. */
+int ctl_image_pull(struct ctl_client *cl, const struct ctl_ref *ref, const char *platform,
+                   enum ctl_progress_mode mode, FILE *out, struct iso_err *err);
+
 /* Commands, in cmd-*.c. */
 int ctl_cmd_version(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_info(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
@@ -107,3 +114,24 @@ int ctl_cmd_image_history(struct ctl_client *cl, const struct ctl_cmd *cmd, int 
 int ctl_cmd_image_prune(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_login(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_logout(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_run(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_create(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_start(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_attach(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_ps(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_stop(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_restart(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_kill(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_rm(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_pause(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_unpause(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_wait(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_rename(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_top(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_logs(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+/* inspect: a container, else an image of that name; container inspect: only containers. */
+int ctl_cmd_inspect(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_container_inspect(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc,
+                              char **argv);
+int ctl_cmd_container_prune(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc,
+                            char **argv);

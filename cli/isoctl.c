@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -66,6 +67,156 @@ static int cmd_help(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, 
     "  -f, --format string   Format the output: 'json' prints the daemon's JSON\n"                 \
     "  -h, --help            Print usage\n"
 
+/* The container commands: each is a top-level command and a "container ..." one. */
+#define RUN_CREATE_OPTIONS                                                                         \
+    "      --cap-add list               Add Linux capabilities\n"                                  \
+    "      --cap-drop list              Drop Linux capabilities\n"                                 \
+    "  -c, --cpu-shares int             CPU shares (relative weight)\n"                            \
+    "      --cpus decimal               Number of CPUs\n"                                          \
+    "      --cpuset-cpus string         CPUs in which to allow execution (0-3, 0,1)\n"             \
+    "      --entrypoint string          Overwrite the default ENTRYPOINT of the image\n"           \
+    "  -e, --env list                   Set environment variables\n"                               \
+    "      --env-file list              Read in a file of environment variables\n"                 \
+    "      --group-add list             Add additional groups to join\n"                           \
+    "  -h, --hostname string            Container host name\n"                                     \
+    "      --init                       Run an init inside the container that forwards signals\n"  \
+    "                                   and reaps processes\n"                                     \
+    "  -i, --interactive                Keep STDIN open even if not attached\n"                    \
+    "  -l, --label list                 Set meta data on a container\n"                            \
+    "      --log-opt list               Log driver options (max-size, max-file)\n"                 \
+    "  -m, --memory bytes               Memory limit (b, k, m, g)\n"                               \
+    "      --memory-reservation bytes   Memory soft limit\n"                                       \
+    "      --memory-swap bytes          Swap limit equal to memory plus swap: '-1' to enable\n"    \
+    "                                   unlimited swap\n"                                          \
+    "      --mount mount                Attach a filesystem mount to the container\n"              \
+    "                                   (type=bind|tmpfs,source=,target=,readonly)\n"              \
+    "      --name string                Assign a name to the container\n"                          \
+    "      --network string             Connect a container to a network (none, host)\n"           \
+    "      --pids-limit int             Tune container pids limit (set -1 for unlimited)\n"        \
+    "      --privileged                 Give extended privileges to this container\n"              \
+    "      --read-only                  Mount the container's root filesystem as read only\n"      \
+    "      --restart string             Restart policy to apply when a container exits\n"          \
+    "                                   (no, always, unless-stopped, on-failure[:N])\n"            \
+    "      --rm                         Automatically remove the container when it exits\n"        \
+    "      --security-opt list          Security Options (no-new-privileges,\n"                    \
+    "                                   seccomp=unconfined, seccomp=PROFILE.json)\n"               \
+    "      --stop-signal string         Signal to stop the container\n"                            \
+    "      --stop-timeout int           Timeout (in seconds) to stop a container\n"                \
+    "      --tmpfs list                 Mount a tmpfs directory (/path[:options])\n"               \
+    "  -t, --tty                        Allocate a pseudo-TTY\n"                                   \
+    "      --ulimit ulimit              Ulimit options (name=soft[:hard])\n"                       \
+    "  -u, --user string                Username or UID (format: <name|uid>[:<group|gid>])\n"      \
+    "  -v, --volume list                Bind mount a volume (/src:/dst[:ro])\n"                    \
+    "  -w, --workdir string             Working directory inside the container\n"                  \
+    "      --help                       Print usage\n"
+#define RUN_ONLY_OPTIONS                                                                           \
+    "  -d, --detach                     Run container in background and print container ID\n"      \
+    "      --sig-proxy                  Proxy received signals to the process (default true)\n"
+#define HELP_ONLY "  -h, --help            Print usage\n"
+#define STOP_OPTIONS                                                                               \
+    "  -s, --signal string   Signal to send to the container\n"                                    \
+    "  -t, --time int        Seconds to wait before killing the container\n"                       \
+    "  -h, --help            Print usage\n"
+#define PS_OPTIONS                                                                                 \
+    "  -a, --all             Show all containers (default shows just running)\n"                   \
+    "  -f, --filter filter   Filter output based on conditions provided (KEY=VALUE: status,\n"     \
+    "                        name, id, label, exited, ancestor)\n"                                 \
+    "      --format string   Format the output: 'json' prints one JSON object per line\n"          \
+    "  -n, --last int        Show n last created containers (includes all states)\n"               \
+    "  -l, --latest          Show the latest created container (includes all states)\n"            \
+    "      --no-trunc        Don't truncate output\n"                                              \
+    "  -q, --quiet           Only display container IDs\n"                                         \
+    "  -s, --size            Display total file sizes\n"                                           \
+    "  -h, --help            Print usage\n"
+
+#define CTR_CMDS(P)                                                                                \
+    {.name = P "attach",                                                                           \
+     .fn = ctl_cmd_attach,                                                                         \
+     .summary = "Attach local standard input, output, and error streams to a running container",   \
+     .usage = "[OPTIONS] CONTAINER",                                                               \
+     .options = "      --no-stdin        Do not attach STDIN\n"                                    \
+                "      --sig-proxy       Proxy all received signals to the process (default "      \
+                "true)\n" HELP_ONLY},                                                              \
+        {.name = P "create",                                                                       \
+         .fn = ctl_cmd_create,                                                                     \
+         .summary = "Create a new container",                                                      \
+         .usage = "[OPTIONS] IMAGE [COMMAND] [ARG...]",                                            \
+         .options = RUN_CREATE_OPTIONS},                                                           \
+        {.name = P "kill",                                                                         \
+         .fn = ctl_cmd_kill,                                                                       \
+         .summary = "Kill one or more running containers",                                         \
+         .usage = "[OPTIONS] CONTAINER [CONTAINER...]",                                            \
+         .options = "  -s, --signal string   Signal to send to the container (default "            \
+                    "KILL)\n" HELP_ONLY},                                                          \
+        {.name = P "logs",                                                                         \
+         .fn = ctl_cmd_logs,                                                                       \
+         .summary = "Fetch the logs of a container",                                               \
+         .usage = "[OPTIONS] CONTAINER",                                                           \
+         .options =                                                                                \
+             "      --details         Show extra details provided to logs\n"                       \
+             "  -f, --follow          Follow log output\n"                                         \
+             "      --since string    Show logs since timestamp (e.g. 2013-01-02T13:23:37Z)\n"     \
+             "                        or relative (e.g. 42m for 42 minutes)\n"                     \
+             "  -n, --tail string     Number of lines to show from the end of the logs\n"          \
+             "                        (default \"all\")\n"                                         \
+             "  -t, --timestamps      Show timestamps\n"                                           \
+             "      --until string    Show logs before a timestamp or relative time\n" HELP_ONLY}, \
+        {.name = P "pause",                                                                        \
+         .fn = ctl_cmd_pause,                                                                      \
+         .summary = "Pause all processes within one or more containers",                           \
+         .usage = "CONTAINER [CONTAINER...]",                                                      \
+         .options = HELP_ONLY},                                                                    \
+        {.name = P "rename",                                                                       \
+         .fn = ctl_cmd_rename,                                                                     \
+         .summary = "Rename a container",                                                          \
+         .usage = "CONTAINER NEW_NAME",                                                            \
+         .options = HELP_ONLY},                                                                    \
+        {.name = P "restart",                                                                      \
+         .fn = ctl_cmd_restart,                                                                    \
+         .summary = "Restart one or more containers",                                              \
+         .usage = "[OPTIONS] CONTAINER [CONTAINER...]",                                            \
+         .options = STOP_OPTIONS},                                                                 \
+        {.name = P "run",                                                                          \
+         .fn = ctl_cmd_run,                                                                        \
+         .summary = "Create and run a new container from an image",                                \
+         .usage = "[OPTIONS] IMAGE [COMMAND] [ARG...]",                                            \
+         .options = RUN_ONLY_OPTIONS RUN_CREATE_OPTIONS},                                          \
+        {.name = P "start",                                                                        \
+         .fn = ctl_cmd_start,                                                                      \
+         .summary = "Start one or more stopped containers",                                        \
+         .usage = "[OPTIONS] CONTAINER [CONTAINER...]",                                            \
+         .options = "  -a, --attach          Attach STDOUT/STDERR and forward signals\n"           \
+                    "  -i, --interactive     Attach container's STDIN\n" HELP_ONLY},               \
+        {.name = P "stop",                                                                         \
+         .fn = ctl_cmd_stop,                                                                       \
+         .summary = "Stop one or more running containers",                                         \
+         .usage = "[OPTIONS] CONTAINER [CONTAINER...]",                                            \
+         .options = STOP_OPTIONS},                                                                 \
+        {.name = P "top",                                                                          \
+         .fn = ctl_cmd_top,                                                                        \
+         .summary = "Display the running processes of a container",                                \
+         .usage = "CONTAINER [ps OPTIONS]",                                                        \
+         .options = HELP_ONLY},                                                                    \
+        {.name = P "unpause",                                                                      \
+         .fn = ctl_cmd_unpause,                                                                    \
+         .summary = "Unpause all processes within one or more containers",                         \
+         .usage = "CONTAINER [CONTAINER...]",                                                      \
+         .options = HELP_ONLY},                                                                    \
+    {                                                                                              \
+        .name = P "wait", .fn = ctl_cmd_wait,                                                      \
+        .summary = "Block until one or more containers stop, then print their exit codes",         \
+        .usage = "CONTAINER [CONTAINER...]", .options = HELP_ONLY                                  \
+    }
+#define RM_SUMMARY "Remove one or more containers"
+#define RM_USAGE   "[OPTIONS] CONTAINER [CONTAINER...]"
+#define RM_OPTIONS                                                                                 \
+    "  -f, --force           Force the removal of a running container (uses SIGKILL)\n"            \
+    "  -l, --link            Remove the specified link\n"                                          \
+    "  -v, --volumes         Remove anonymous volumes associated with the container\n"             \
+    "  -h, --help            Print usage\n"
+#define PS_SUMMARY "List containers"
+#define PS_USAGE   "[OPTIONS]"
+
 static const struct ctl_cmd image_cmds[] = {
     {.name = "image history",
      .fn = ctl_cmd_image_history,
@@ -116,6 +267,34 @@ static const struct ctl_cmd image_cmds[] = {
      .options = TAG_OPTIONS},
 };
 
+static const struct ctl_cmd container_cmds[] = {
+    CTR_CMDS("container "),
+    {.name = "container inspect",
+     .fn = ctl_cmd_container_inspect,
+     .summary = "Display detailed information on one or more containers",
+     .usage = "[OPTIONS] CONTAINER [CONTAINER...]",
+     .options = "  -f, --format string   Format the output: only 'json' (the default)\n"
+                "  -s, --size            Display total file sizes\n" HELP_ONLY},
+    {.name = "container ls",
+     .fn = ctl_cmd_ps,
+     .summary = PS_SUMMARY,
+     .usage = PS_USAGE,
+     .options = PS_OPTIONS,
+     .alias = "ps"},
+    {.name = "container prune",
+     .fn = ctl_cmd_container_prune,
+     .summary = "Remove all stopped containers",
+     .usage = "[OPTIONS]",
+     .options = "      --filter filter   Provide filter values (e.g. 'until=<timestamp>')\n"
+                "  -f, --force           Do not prompt for confirmation\n" HELP_ONLY},
+    {.name = "container rm",
+     .fn = ctl_cmd_rm,
+     .summary = RM_SUMMARY,
+     .usage = RM_USAGE,
+     .options = RM_OPTIONS,
+     .alias = "remove"},
+};
+
 static const struct ctl_cmd system_cmds[] = {
     {.name = "system df",
      .fn = ctl_cmd_system_df,
@@ -132,8 +311,33 @@ static const struct ctl_cmd system_cmds[] = {
      .options = FORMAT_OPTIONS},
 };
 
-/* Sorted by name; `isoctl --help` lists them in this order. */
+/* `isoctl --help` lists them sorted by name. */
 static const struct ctl_cmd commands[] = {
+    CTR_CMDS(""),
+    {.name = "container",
+     .fn = ctl_cmd_group,
+     .summary = "Manage containers",
+     .usage = "COMMAND",
+     .subs = container_cmds,
+     .n_subs = ARRAY_SIZE(container_cmds)},
+    {.name = "inspect",
+     .fn = ctl_cmd_inspect,
+     .summary = "Return low-level information on containers or images",
+     .usage = "[OPTIONS] NAME|ID [NAME|ID...]",
+     .options = "  -f, --format string   Format the output: only 'json' (the default)\n"
+                "  -s, --size            Display total file sizes if the type is container\n"
+                "      --type string     Return JSON for the specified type (container, "
+                "image)\n" HELP_ONLY},
+    {.name = "ps",
+     .fn = ctl_cmd_ps,
+     .summary = PS_SUMMARY,
+     .usage = PS_USAGE,
+     .options = PS_OPTIONS},
+    {.name = "rm",
+     .fn = ctl_cmd_rm,
+     .summary = RM_SUMMARY,
+     .usage = RM_USAGE,
+     .options = RM_OPTIONS},
     {.name = "help",
      .fn = cmd_help,
      .summary = "Show help for a command",
@@ -215,8 +419,24 @@ static const struct ctl_cmd *find_cmd(const char *name)
     return NULL;
 }
 
+static int cmp_cmd(const void *a, const void *b)
+{
+    return strcmp((*(const struct ctl_cmd *const *)a)->name,
+                  (*(const struct ctl_cmd *const *)b)->name);
+}
+
+/* The tables are grouped by kind; help lists commands by name. out has room for n. */
+static void sort_cmds(const struct ctl_cmd *v, size_t n, const struct ctl_cmd **out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = &v[i];
+    qsort(out, n, sizeof(*out), cmp_cmd);
+}
+
 static void print_help(FILE *f)
 {
+    const struct ctl_cmd *sorted[ARRAY_SIZE(commands)];
+
     fprintf(f,
             "Usage:  isoctl [OPTIONS] COMMAND\n"
             "\n"
@@ -230,8 +450,9 @@ static void print_help(FILE *f)
             "\n"
             "Commands:\n",
             DEFAULT_HOST);
+    sort_cmds(commands, ARRAY_SIZE(commands), sorted);
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-        fprintf(f, "  %-10s  %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-10s  %s\n", sorted[i]->name, sorted[i]->summary);
     fputs("\nRun 'isoctl COMMAND --help' for more information on a command.\n", f);
 }
 
@@ -244,11 +465,17 @@ void ctl_cmd_help(const struct ctl_cmd *cmd, FILE *f)
     if (cmd->options)
         fprintf(f, "\nOptions:\n%s", cmd->options);
     if (cmd->subs) {
+        const struct ctl_cmd **sorted = calloc(cmd->n_subs, sizeof(*sorted));
+
         fputs("\nCommands:\n", f);
+        if (sorted)
+            sort_cmds(cmd->subs, cmd->n_subs, sorted);
         for (size_t i = 0; i < cmd->n_subs; i++) {
-            const char *sub = strchr(cmd->subs[i].name, ' ');
-            fprintf(f, "  %-10s  %s\n", sub ? sub + 1 : cmd->subs[i].name, cmd->subs[i].summary);
+            const struct ctl_cmd *c = sorted ? sorted[i] : &cmd->subs[i];
+            const char *sub = strchr(c->name, ' ');
+            fprintf(f, "  %-10s  %s\n", sub ? sub + 1 : c->name, c->summary);
         }
+        free(sorted);
         fprintf(f, "\nRun 'isoctl %s COMMAND --help' for more information on a command.\n",
                 cmd->name);
     }
