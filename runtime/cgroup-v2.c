@@ -1,0 +1,400 @@
+/* cgroup v2 backend: one directory, <root>/<parent>/<name>, with the controllers enabled in
+ * the subtree_control of every directory above it. */
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
+#include "runtime/cgroup-internal.h"
+
+#define CPU_PERIOD_US 100000
+
+static int v2_init(struct rt_cgroup *cg, struct iso_err *err)
+{
+    if (*cg->parent)
+        cg->dir[0] = iso_strprintf("%s/%s/%s", cg->root, cg->parent, cg->name);
+    else
+        cg->dir[0] = iso_strprintf("%s/%s", cg->root, cg->name);
+    cg->procs[0] = iso_strprintf("%s/cgroup.procs", cg->dir[0] ? cg->dir[0] : "");
+    if (!cg->dir[0] || !cg->procs[0])
+        return iso_err_set(err, ENOMEM, "out of memory");
+    cg->own[0] = true;
+    cg->fake = !rt_cg_on_fs(cg->root, CGROUP2_SUPER_MAGIC);
+    return 0;
+}
+
+struct controller {
+    const char *name;
+    bool have;   /* the host offers it */
+    bool needed; /* a limit uses it: failing to enable it is an error */
+};
+
+static size_t controllers(const struct rt_cgroup *cg, const struct rt_cgroup_limits *lim,
+                          struct controller ret[5])
+{
+    size_t n = 0;
+
+    ret[n++] = (struct controller){"cpu", cg->info.cpu_cfs || cg->info.cpu_shares,
+                                   lim->nano_cpus > 0 || lim->cpu_shares > 0};
+    ret[n++] =
+        (struct controller){"memory", cg->info.memory,
+                            lim->memory > 0 || lim->memory_reservation > 0 || lim->memory_swap > 0};
+    ret[n++] = (struct controller){"pids", cg->info.pids, lim->pids_limit > 0};
+    ret[n++] =
+        (struct controller){"cpuset", cg->info.cpuset, lim->cpuset_cpus && *lim->cpuset_cpus};
+    ret[n++] = (struct controller){"io", cg->info.io, false};
+    return n;
+}
+
+/* Enables the controllers for the children of dir: all at once, and one at a time when that
+ * fails, so that one the kernel refuses (cpuset with a busy parent, say) costs only its own
+ * limits. */
+static int enable_controllers(struct rt_cgroup *cg, const char *dir,
+                              const struct rt_cgroup_limits *lim, struct iso_err *err)
+{
+    struct controller c[5];
+    size_t n = controllers(cg, lim, c);
+    char all[128] = "";
+
+    for (size_t i = 0; i < n; i++)
+        if (c[i].have) {
+            if (*all)
+                strcat(all, " ");
+            strcat(all, "+");
+            strcat(all, c[i].name);
+        }
+    if (!*all || rt_cg_write(cg, dir, "cgroup.subtree_control", all) == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].have)
+            continue;
+        int r = rt_cg_writef(cg, dir, "cgroup.subtree_control", "+%s", c[i].name);
+        if (r < 0 && c[i].needed)
+            return iso_err_set_errno(err, -r, "enable the %s controller in '%s'", c[i].name, dir);
+    }
+    return 0;
+}
+
+static int write_limit(struct rt_cgroup *cg, const char *file, const char *flag, const char *value,
+                       struct iso_err *err)
+{
+    int r = rt_cg_write(cg, cg->dir[0], file, value);
+    if (r < 0)
+        return iso_err_set_errno(err, -r, "%s: write '%s' to '%s/%s'", flag, value, cg->dir[0],
+                                 file);
+    return 0;
+}
+
+/* Docker (and crun) map cpu.shares [2, 262144] linearly onto cpu.weight [1, 10000]. */
+static uint64_t shares_to_weight(int64_t shares)
+{
+    if (shares < 2)
+        shares = 2;
+    if (shares > 262144)
+        shares = 262144;
+    return 1 + ((uint64_t)(shares - 2) * 9999) / 262142;
+}
+
+static int set_limits(struct rt_cgroup *cg, const struct rt_cgroup_limits *lim, bool create,
+                      struct iso_err *err)
+{
+    char v[64];
+    int r;
+
+    r = rt_cg_check_limits(&cg->info, lim, create, err);
+    if (r < 0)
+        return r;
+    if (lim->memory > 0) {
+        snprintf(v, sizeof(v), "%" PRId64, lim->memory);
+        r = write_limit(cg, "memory.max", "--memory", v, err);
+        if (r < 0)
+            return r;
+    }
+    /* v2 limits swap alone, Docker's --memory-swap is memory plus swap. */
+    int64_t swap = 0;
+    if (lim->memory_swap > 0) {
+        int64_t mem = lim->memory;
+        if (mem == 0) {
+            uint64_t cur = 0;
+            r = rt_cg_read_u64(cg->dir[0], "memory.max", &cur);
+            if (r < 0 || cur > INT64_MAX)
+                return iso_err_set(err, EINVAL, "--memory-swap: needs --memory as well");
+            mem = (int64_t)cur;
+        }
+        if (lim->memory_swap < mem)
+            return iso_err_set(err, EINVAL,
+                               "--memory-swap: must be at least --memory (memory plus swap)");
+        swap = lim->memory_swap - mem;
+        snprintf(v, sizeof(v), "%" PRId64, swap);
+    } else if (lim->memory_swap == -1) {
+        swap = -1;
+        snprintf(v, sizeof(v), "max");
+    } else if (create && lim->memory > 0) {
+        /* Unset: Docker's twice --memory, that is as much swap as memory. */
+        swap = lim->memory;
+        snprintf(v, sizeof(v), "%" PRId64, swap);
+    }
+    if (swap != 0 && cg->info.swap) {
+        r = write_limit(cg, "memory.swap.max", "--memory-swap", v, err);
+        if (r < 0)
+            return r;
+    }
+    if (lim->memory_reservation > 0) {
+        snprintf(v, sizeof(v), "%" PRId64, lim->memory_reservation);
+        r = write_limit(cg, "memory.low", "--memory-reservation", v, err);
+        if (r < 0)
+            return r;
+    }
+    if (lim->nano_cpus > 0) {
+        snprintf(v, sizeof(v), "%" PRId64 " %d", lim->nano_cpus * CPU_PERIOD_US / 1000000000,
+                 CPU_PERIOD_US);
+        r = write_limit(cg, "cpu.max", "--cpus", v, err);
+        if (r < 0)
+            return r;
+    }
+    if (lim->cpu_shares > 0) {
+        snprintf(v, sizeof(v), "%" PRIu64, shares_to_weight(lim->cpu_shares));
+        r = write_limit(cg, "cpu.weight", "--cpu-shares", v, err);
+        if (r < 0)
+            return r;
+    }
+    if (lim->cpuset_cpus && *lim->cpuset_cpus) {
+        r = write_limit(cg, "cpuset.cpus", "--cpuset-cpus", lim->cpuset_cpus, err);
+        if (r < 0)
+            return r;
+    }
+    if (lim->pids_limit > 0 || (!create && lim->pids_limit < 0)) {
+        if (lim->pids_limit > 0)
+            snprintf(v, sizeof(v), "%" PRId64, lim->pids_limit);
+        else
+            snprintf(v, sizeof(v), "max");
+        r = write_limit(cg, "pids.max", "--pids-limit", v, err);
+        if (r < 0)
+            return r;
+    }
+    /* devices_default: v2 has no devices files; the kernel filters device access with a
+     * BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup instead. Not done yet:
+     * the mount namespace and the missing CAP_MKNOD still keep containers off host devices
+     * they are not given. */
+    return 0;
+}
+
+static int v2_create(struct rt_cgroup *cg, const struct rt_cgroup_limits *lim, struct iso_err *err)
+{
+    struct rt_cg_undo u = {0};
+    char path[PATH_MAX];
+    const char *p = cg->parent;
+    int r;
+
+    r = rt_cg_check_limits(&cg->info, lim, true, err);
+    if (r < 0)
+        return r;
+    snprintf(path, sizeof(path), "%s", cg->root);
+    for (bool last = false; !last;) {
+        r = enable_controllers(cg, path, lim, err);
+        if (r < 0)
+            goto fail;
+        const char *comp = p;
+        size_t n;
+        if (*p) {
+            const char *slash = strchr(p, '/');
+            n = slash ? (size_t)(slash - p) : strlen(p);
+            p = slash ? slash + 1 : p + n;
+        } else {
+            comp = cg->name;
+            n = strlen(comp);
+            last = true;
+        }
+        size_t len = strlen(path);
+        if (len + 1 + n >= sizeof(path)) {
+            r = iso_err_set(err, ENAMETOOLONG, "cgroup path too long");
+            goto fail;
+        }
+        path[len] = '/';
+        memcpy(path + len + 1, comp, n);
+        path[len + 1 + n] = '\0';
+        r = rt_cg_mkdir(cg, &u, path, last);
+        if (r == -EEXIST) {
+            r = iso_err_set(err, EEXIST, "cgroup '%s' exists already", path);
+            goto fail;
+        }
+        if (r < 0) {
+            r = iso_err_set_errno(err, -r, "mkdir '%s'", path);
+            goto fail;
+        }
+    }
+    r = set_limits(cg, lim, true, err);
+    if (r < 0)
+        goto fail;
+    rt_cg_undo_clear(&u);
+    return 0;
+fail:
+    rt_cg_undo_run(cg, &u);
+    rt_cg_undo_clear(&u);
+    return r;
+}
+
+static int v2_open(struct rt_cgroup *cg, struct iso_err *err)
+{
+    if (access(cg->dir[0], F_OK) < 0)
+        return iso_err_set_errno(err, errno, "cgroup '%s'", cg->dir[0]);
+    return 0;
+}
+
+static int v2_update(struct rt_cgroup *cg, const struct rt_cgroup_limits *lim, struct iso_err *err)
+{
+    return set_limits(cg, lim, false, err);
+}
+
+static int v2_freeze(struct rt_cgroup *cg, bool frozen, struct iso_err *err)
+{
+    uint64_t deadline = iso_now_mono_ns() + RT_CG_FREEZE_TIMEOUT_NS;
+    const char *dir = cg->dir[0];
+
+    int r = rt_cg_write(cg, dir, "cgroup.freeze", frozen ? "1" : "0");
+    if (r < 0)
+        return iso_err_set_errno(err, -r, "write '%s/cgroup.freeze'", dir);
+    if (cg->fake)
+        return 0;
+    /* cgroup.freeze is a request; cgroup.events says "frozen 1" once every task stopped. */
+    for (;;) {
+        _cleanup_free_ char *events = NULL;
+        uint64_t state = 0;
+
+        r = rt_cg_read(dir, "cgroup.events", &events);
+        if (r < 0)
+            return iso_err_set_errno(err, -r, "read '%s/cgroup.events'", dir);
+        if (rt_cg_keyed_u64(events, "frozen", &state) == 0 && state == (frozen ? 1 : 0))
+            return 0;
+        if (iso_now_mono_ns() > deadline)
+            return iso_err_set(err, EBUSY, "'%s' does not become %s", dir,
+                               frozen ? "frozen" : "thawed");
+        rt_cg_pause();
+    }
+}
+
+static int stat_read(struct rt_cgroup *cg, const char *file, char **ret, struct iso_err *err)
+{
+    *ret = NULL;
+    int r = rt_cg_read(cg->dir[0], file, ret);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return iso_err_set_errno(err, -r, "read '%s/%s'", cg->dir[0], file);
+    return 0;
+}
+
+static void get(const char *text, const char *key, uint64_t *ret)
+{
+    if (text)
+        (void)rt_cg_keyed_u64(text, key, ret);
+}
+
+static int v2_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *st, struct iso_err *err)
+{
+    _cleanup_free_ char *cpu = NULL, *mem = NULL, *memmax = NULL, *memstat = NULL, *events = NULL,
+                        *pcur = NULL, *pmax = NULL, *io = NULL;
+    uint64_t v;
+    int r;
+
+    if ((r = stat_read(cg, "cpu.stat", &cpu, err)) < 0 ||
+        (r = stat_read(cg, "memory.current", &mem, err)) < 0 ||
+        (r = stat_read(cg, "memory.max", &memmax, err)) < 0 ||
+        (r = stat_read(cg, "memory.stat", &memstat, err)) < 0 ||
+        (r = stat_read(cg, "memory.events", &events, err)) < 0 ||
+        (r = stat_read(cg, "pids.current", &pcur, err)) < 0 ||
+        (r = stat_read(cg, "pids.max", &pmax, err)) < 0 ||
+        (r = stat_read(cg, "io.stat", &io, err)) < 0)
+        return r;
+
+    v = 0;
+    get(cpu, "usage_usec", &v);
+    st->cpu_total_ns = v * 1000;
+    v = 0;
+    get(cpu, "user_usec", &v);
+    st->cpu_user_ns = v * 1000;
+    v = 0;
+    get(cpu, "system_usec", &v);
+    st->cpu_system_ns = v * 1000;
+    get(cpu, "nr_periods", &st->nr_periods);
+    get(cpu, "nr_throttled", &st->throttled_periods);
+    v = 0;
+    get(cpu, "throttled_usec", &v);
+    st->throttled_time_ns = v * 1000;
+    if (mem)
+        st->memory_usage = strtoull(mem, NULL, 10);
+    uint64_t host = rt_cg_host_memory();
+    st->memory_limit = host;
+    if (memmax && !strneq(memmax, "max", 3)) {
+        v = strtoull(memmax, NULL, 10);
+        if (v < host)
+            st->memory_limit = v;
+    }
+    get(memstat, "inactive_file", &st->memory_inactive_file);
+    get(events, "oom_kill", &st->oom_kills);
+    if (pcur)
+        st->pids_current = strtoull(pcur, NULL, 10);
+    if (pmax && !strneq(pmax, "max", 3))
+        st->pids_limit = strtoull(pmax, NULL, 10);
+    /* "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" per device. */
+    for (const char *line = io; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        for (const char *f = line; f && f < line + len;
+             f = memchr(f, ' ', (size_t)(line + len - f))) {
+            while (*f == ' ')
+                f++;
+            if (strneq(f, "rbytes=", 7))
+                st->io_read_bytes += strtoull(f + 7, NULL, 10);
+            else if (strneq(f, "wbytes=", 7))
+                st->io_write_bytes += strtoull(f + 7, NULL, 10);
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+static int v2_destroy(struct rt_cgroup *cg, struct iso_err *err)
+{
+    const char *dir = cg->dir[0];
+    int r;
+
+    if (!cg->fake && access(dir, F_OK) == 0) {
+        /* cgroup.kill (Linux 5.14) kills every task, forks in flight included, and reaches
+         * frozen tasks; without it, thaw and kill pid by pid. */
+        if (rt_cg_exists(dir, "cgroup.kill")) {
+            r = rt_cg_write(cg, dir, "cgroup.kill", "1");
+            if (r < 0)
+                return iso_err_set_errno(err, -r, "write '%s/cgroup.kill'", dir);
+            r = rt_cg_kill_wait(cg, cg->procs[0], true, err);
+            if (r == -EBUSY)
+                r = rt_cg_kill_wait(cg, cg->procs[0], false, err);
+        } else {
+            if (rt_cg_exists(dir, "cgroup.freeze"))
+                (void)rt_cg_write(cg, dir, "cgroup.freeze", "0");
+            r = rt_cg_kill_wait(cg, cg->procs[0], false, err);
+        }
+        if (r < 0)
+            return r;
+    }
+    r = rt_cg_rmdir(cg, dir);
+    if (r < 0)
+        return iso_err_set_errno(err, -r, "rmdir '%s'", dir);
+    return 0;
+}
+
+const struct rt_cgroup_ops *rt_cg_v2_ops(void)
+{
+    static const struct rt_cgroup_ops ops = {
+        .init = v2_init,
+        .create = v2_create,
+        .open = v2_open,
+        .update = v2_update,
+        .freeze = v2_freeze,
+        .stats = v2_stats,
+        .destroy = v2_destroy,
+    };
+    return &ops;
+}
