@@ -225,6 +225,55 @@ static void test_unsupported_limit(void)
         ASSERT_TRUE(!dir_exists(v1_controllers[i], "nope"));
 }
 
+/* On a hybrid host the v2 backend also runs against the (controller-less) unified mount:
+ * procs, freeze via cgroup.events and destroy via cgroup.kill are real there. */
+static void test_v2_on_unified(void)
+{
+    struct rt_cgroup_info v2;
+    struct rt_cgroup *cg = NULL;
+    struct iso_err err = {0};
+    char path[256];
+
+    if (info.mode != RT_CGROUP_HYBRID) {
+        printf("# not hybrid, the v2 backend ran in test_lifecycle\n");
+        return;
+    }
+    ASSERT_EQ(rt_cgroup_read_features(ROOT "/unified", RT_CGROUP_V2, &v2, &err), 0);
+    ASSERT_EQ(rt_cgroup_create(&v2, ROOT "/unified", parent, "u", NULL, &cg, &err), 0);
+    int go[2];
+    ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
+    pid_t child = spawn_sleeper(go[0]);
+    close(go[0]);
+    close(go[1]);
+    ASSERT_TRUE(child > 0);
+    ASSERT_EQ(join(cg, child), 0);
+    pid_t *pids = NULL;
+    size_t n = 0;
+    ASSERT_EQ(rt_cgroup_pids(cg, &pids, &n, &err), 0);
+    ASSERT_EQ(n, 1);
+    free(pids);
+
+    ASSERT_EQ(rt_cgroup_freeze(cg, true, &err), 0);
+    snprintf(path, sizeof(path), ROOT "/unified/%s/u/cgroup.events", parent);
+    _cleanup_free_ char *events = NULL;
+    ASSERT_EQ(iso_read_file_at(AT_FDCWD, path, 4096, &events, NULL), 0);
+    ASSERT_STRSTR(events, "frozen 1");
+    ASSERT_EQ(rt_cgroup_freeze(cg, false, &err), 0);
+    ASSERT_EQ(rt_cgroup_freeze(cg, true, &err), 0);
+
+    struct rt_cgroup_stats st;
+    ASSERT_EQ(rt_cgroup_stats(cg, &st, &err), 0);
+    ASSERT_EQ(rt_cgroup_destroy(cg, &err), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    snprintf(path, sizeof(path), ROOT "/unified/%s/u", parent);
+    ASSERT_TRUE(access(path, F_OK) < 0);
+    cg = rt_cgroup_free(cg);
+    snprintf(path, sizeof(path), ROOT "/unified/%s", parent);
+    ASSERT_EQ(rmdir(path), 0);
+}
+
 /* Whatever a failed test left: kill our children, remove the directories. */
 static void cleanup(void)
 {
@@ -236,6 +285,12 @@ static void cleanup(void)
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
         (void)iso_write_all(fd, "THAWED", 6);
+        close(fd);
+    }
+    snprintf(path, sizeof(path), ROOT "/unified/%s/u/cgroup.freeze", parent);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)iso_write_all(fd, "0", 1);
         close(fd);
     }
     for (size_t i = 0; i < nchildren; i++) {
@@ -252,6 +307,10 @@ static void cleanup(void)
             (void)rmdir(path);
         }
     }
+    snprintf(path, sizeof(path), ROOT "/unified/%s/u", parent);
+    (void)rmdir(path);
+    snprintf(path, sizeof(path), ROOT "/unified/%s", parent);
+    (void)rmdir(path);
 }
 
 static void test_parent_removed(void)
@@ -278,6 +337,7 @@ int main(void)
     TEST(test_lifecycle);
     TEST(test_oom_kill_counted);
     TEST(test_unsupported_limit);
+    TEST(test_v2_on_unified);
     TEST(test_parent_removed);
     cleanup();
     return tap_done();
