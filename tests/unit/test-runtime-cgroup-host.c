@@ -270,6 +270,36 @@ static void test_v2_on_unified(void)
     snprintf(path, sizeof(path), ROOT "/unified/%s/u", parent);
     ASSERT_TRUE(access(path, F_OK) < 0);
     cg = rt_cgroup_free(cg);
+
+    /* The device filter: /dev/null allowed, /dev/kmsg (c 1:11) not; only the unified
+     * cgroup decides, the child stays in the v1 root devices cgroup. */
+    struct rt_cgroup_limits lim = {.devices_default = true};
+    ASSERT_EQ(rt_cgroup_create(&v2, ROOT "/unified", parent, "d", &lim, &cg, &err), 0);
+    ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
+    child = fork();
+    ASSERT_TRUE(child >= 0);
+    if (child == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1)
+            _exit(2);
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            _exit(3);
+        fd = open("/dev/kmsg", O_RDONLY | O_CLOEXEC);
+        _exit(fd < 0 && errno == EPERM ? 0 : 4);
+    }
+    children[nchildren++] = child;
+    close(go[0]);
+    ASSERT_EQ(join(cg, child), 0);
+    ASSERT_EQ(write(go[1], "x", 1), 1);
+    close(go[1]);
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    ASSERT_EQ(rt_cgroup_destroy(cg, &err), 0);
+    cg = rt_cgroup_free(cg);
+
     snprintf(path, sizeof(path), ROOT "/unified/%s", parent);
     ASSERT_EQ(rmdir(path), 0);
 }
@@ -308,6 +338,8 @@ static void cleanup(void)
         }
     }
     snprintf(path, sizeof(path), ROOT "/unified/%s/u", parent);
+    (void)rmdir(path);
+    snprintf(path, sizeof(path), ROOT "/unified/%s/d", parent);
     (void)rmdir(path);
     snprintf(path, sizeof(path), ROOT "/unified/%s", parent);
     (void)rmdir(path);
