@@ -433,18 +433,16 @@ static int v1_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *st, struct iso
         get_one(pmax, &st->pids_limit);
     /* "8:0 Read 4096" per device and operation, then "Total N". */
     for (const char *line = blkio; line && *line;) {
-        unsigned maj, min;
-        char op[16];
-        uint64_t v;
-        if (sscanf(line, "%u:%u %15s %" SCNu64, &maj, &min, op, &v) == 4) {
-            if (streq(op, "Read"))
-                st->io_read_bytes += v;
-            else if (streq(op, "Write"))
-                st->io_write_bytes += v;
+        const char *op = strchr(line, ' ');
+        const char *end = strchr(line, '\n');
+        if (op && (!end || op < end) && op[1] != '\0') {
+            op++;
+            if (strneq(op, "Read ", 5))
+                st->io_read_bytes += strtoull(op + 5, NULL, 10);
+            else if (strneq(op, "Write ", 6))
+                st->io_write_bytes += strtoull(op + 6, NULL, 10);
         }
-        line = strchr(line, '\n');
-        if (line)
-            line++;
+        line = end ? end + 1 : NULL;
     }
     return 0;
 }

@@ -60,14 +60,12 @@ static int enable_controllers(struct rt_cgroup *cg, const char *dir,
     struct controller c[5];
     size_t n = controllers(cg, lim, c);
     char all[128] = "";
+    size_t len = 0;
 
     for (size_t i = 0; i < n; i++)
-        if (c[i].have) {
-            if (*all)
-                strcat(all, " ");
-            strcat(all, "+");
-            strcat(all, c[i].name);
-        }
+        if (c[i].have)
+            len +=
+                (size_t)snprintf(all + len, sizeof(all) - len, "%s+%s", len ? " " : "", c[i].name);
     if (!*all || rt_cg_write(cg, dir, "cgroup.subtree_control", all) == 0)
         return 0;
     for (size_t i = 0; i < n; i++) {

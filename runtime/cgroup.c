@@ -298,7 +298,7 @@ int rt_cg_rmdir(const struct rt_cgroup *cg, const char *path)
 
 void rt_cg_pause(void)
 {
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 10000000L};
 
     (void)nanosleep(&ts, NULL);
 }
@@ -430,12 +430,17 @@ static bool valid_names(const char *parent, const char *name)
 static int cg_new(const struct rt_cgroup_info *info, const char *root, const char *parent,
                   const char *name, struct rt_cgroup **ret, struct iso_err *err)
 {
-    if (!valid_names(parent, name))
-        return iso_err_set(err, EINVAL, "invalid cgroup name '%s/%s'", parent ? parent : "",
-                           name ? name : "");
+    /* Constant returns, not iso_err_set()'s, so the analyzer sees *ret set on success. */
+    if (!valid_names(parent, name)) {
+        (void)iso_err_set(err, EINVAL, "invalid cgroup name '%s/%s'", parent ? parent : "",
+                          name ? name : "");
+        return -EINVAL;
+    }
     struct rt_cgroup *cg = calloc(1, sizeof(*cg));
-    if (!cg)
-        return iso_err_set(err, ENOMEM, "out of memory");
+    if (!cg) {
+        (void)iso_err_set(err, ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
     cg->info = *info;
     cg->ops = info->mode == RT_CGROUP_V2 ? rt_cg_v2_ops() : rt_cg_v1_ops();
     cg->root = strdup(root);
@@ -443,7 +448,8 @@ static int cg_new(const struct rt_cgroup_info *info, const char *root, const cha
     cg->name = strdup(name);
     if (!cg->root || !cg->parent || !cg->name) {
         rt_cgroup_free(cg);
-        return iso_err_set(err, ENOMEM, "out of memory");
+        (void)iso_err_set(err, ENOMEM, "out of memory");
+        return -ENOMEM;
     }
     int r = cg->ops->init(cg, err);
     if (r < 0) {

@@ -1,6 +1,7 @@
 /* The v1 and v2 cgroup backends against scratch directories shaped like either tree: plain
  * directories with the control files as regular files. */
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,11 +48,22 @@ static bool exists(const char *rel)
     return access(path, F_OK) == 0;
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)remove(path);
+    return 0;
+}
+
+static void rm_rf(const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s%s%s", scratch, *rel ? "/" : "", rel);
+    (void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void reset(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
-    (void)system(cmd);
+    rm_rf("");
     (void)mkdir(scratch, 0755);
 }
 
@@ -253,9 +265,8 @@ static void test_v1_shared_cpu_cpuacct(void)
 
     /* The usual layout: one "cpu,cpuacct" mount, "cpu" and "cpuacct" symlinks to it. */
     v1_tree(NULL, true);
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s/cpu' '%s/cpuacct'", scratch, scratch);
-    (void)system(cmd);
+    rm_rf("cpu");
+    rm_rf("cpuacct");
     touch("cpu,cpuacct/cgroup.procs", "");
     touch("cpu,cpuacct/cpu.cfs_quota_us", "-1\n");
     touch("cpu,cpuacct/cpuacct.usage", "0\n");
@@ -554,8 +565,6 @@ int main(void)
     TEST(test_v2_create_limits);
     TEST(test_v2_missing_controller);
     TEST(test_v2_freeze_stats_destroy);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
-    (void)system(cmd);
+    rm_rf("");
     return tap_done();
 }

@@ -25,12 +25,13 @@ static pid_t spawn_sleeper(int go)
 {
     pid_t pid = fork();
     if (pid == 0) {
+        static char *hold; /* static: kept, not leaked, while the child sleeps */
         char c;
         if (read(go, &c, 1) == 1) {
-            char *p = malloc(4 << 20);
-            if (p)
-                memset(p, 1, 4 << 20);
-            __asm__ volatile("" : : "r"(p) : "memory");
+            hold = malloc(4 << 20);
+            if (hold)
+                memset(hold, 1, 4 << 20);
+            __asm__ volatile("" : : "r"(hold) : "memory");
         }
         for (;;)
             pause();
