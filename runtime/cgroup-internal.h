@@ -88,9 +88,14 @@ void rt_cg_undo_clear(struct rt_cg_undo *u);
 /* rmdir; on a fake tree, the regular files inside are removed first. ENOENT is success. */
 int rt_cg_rmdir(const struct rt_cgroup *cg, const char *path);
 
-/* SIGKILLs (unless only_wait) every pid in procs until the file is empty, for up to
- * RT_CG_KILL_TIMEOUT_NS: -EBUSY if processes remain. Does nothing on a fake tree. */
-int rt_cg_kill_wait(const struct rt_cgroup *cg, const char *procs, bool only_wait,
+/* The same for dir and every directory below it, deepest first (destroy only: the undo of
+ * create must never take a sibling's cgroup with it). */
+int rt_cg_rmdir_tree(const struct rt_cgroup *cg, const char *path, int depth);
+
+/* SIGKILLs (unless only_wait) every process in the cgroup dir and the cgroups below it until
+ * none is left, for up to RT_CG_KILL_TIMEOUT_NS: -EBUSY if processes remain. Does nothing
+ * on a fake tree. */
+int rt_cg_kill_wait(const struct rt_cgroup *cg, const char *dir, bool only_wait,
                     struct iso_err *err);
 
 /* The physical memory of the host, reported as the limit of an unlimited cgroup. */

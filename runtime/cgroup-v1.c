@@ -457,15 +457,17 @@ static int v1_destroy(struct rt_cgroup *cg, struct iso_err *err)
         if (r < 0)
             return r;
     }
-    for (size_t i = 0; cg->procs[i]; i++) {
-        r = rt_cg_kill_wait(cg, cg->procs[i], false, err);
+    for (size_t i = 0; i < RT_CG_N; i++) {
+        if (!cg->own[i])
+            continue;
+        r = rt_cg_kill_wait(cg, cg->dir[i], false, err);
         if (r < 0)
             return r;
     }
     for (size_t i = 0; i < RT_CG_N; i++) {
         if (!cg->own[i])
             continue;
-        r = rt_cg_rmdir(cg, cg->dir[i]);
+        r = rt_cg_rmdir_tree(cg, cg->dir[i], 0);
         if (r < 0)
             return iso_err_set_errno(err, -r, "rmdir '%s'", cg->dir[i]);
     }

@@ -505,18 +505,18 @@ static int v2_destroy(struct rt_cgroup *cg, struct iso_err *err)
             r = rt_cg_write(cg, dir, "cgroup.kill", "1");
             if (r < 0)
                 return iso_err_set_errno(err, -r, "write '%s/cgroup.kill'", dir);
-            r = rt_cg_kill_wait(cg, cg->procs[0], true, err);
+            r = rt_cg_kill_wait(cg, dir, true, err);
             if (r == -EBUSY)
-                r = rt_cg_kill_wait(cg, cg->procs[0], false, err);
+                r = rt_cg_kill_wait(cg, dir, false, err);
         } else {
             if (rt_cg_exists(dir, "cgroup.freeze"))
                 (void)rt_cg_write(cg, dir, "cgroup.freeze", "0");
-            r = rt_cg_kill_wait(cg, cg->procs[0], false, err);
+            r = rt_cg_kill_wait(cg, dir, false, err);
         }
         if (r < 0)
             return r;
     }
-    r = rt_cg_rmdir(cg, dir);
+    r = rt_cg_rmdir_tree(cg, dir, 0);
     if (r < 0)
         return iso_err_set_errno(err, -r, "rmdir '%s'", dir);
     return 0;

@@ -303,7 +303,48 @@ void rt_cg_pause(void)
     (void)nanosleep(&ts, NULL);
 }
 
-int rt_cg_kill_wait(const struct rt_cgroup *cg, const char *procs, bool only_wait,
+/* Appends the pids of dir/cgroup.procs and of every cgroup below dir: a container may have
+ * made cgroups of its own (systemd inside, docker-in-docker). */
+static int collect_pids(const char *dir, int depth, pid_t **pids, size_t *n)
+{
+    _cleanup_free_ pid_t *own = NULL;
+    char path[PATH_MAX];
+    size_t nown = 0;
+
+    snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    int r = rt_cg_read_pids(path, &own, &nown);
+    if (r < 0)
+        return r;
+    if (nown > 0) {
+        pid_t *np = realloc(*pids, (*n + nown) * sizeof(*np));
+        if (!np)
+            return -ENOMEM;
+        memcpy(np + *n, own, nown * sizeof(*np));
+        *pids = np;
+        *n += nown;
+    }
+    if (depth >= 32)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        r = collect_pids(path, depth + 1, pids, n);
+        /* A child cgroup may go away under us. */
+        if (r < 0 && r != -ENOENT) {
+            closedir(d);
+            return r;
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+int rt_cg_kill_wait(const struct rt_cgroup *cg, const char *dir, bool only_wait,
                     struct iso_err *err)
 {
     uint64_t deadline = iso_now_mono_ns() + RT_CG_KILL_TIMEOUT_NS;
@@ -313,16 +354,16 @@ int rt_cg_kill_wait(const struct rt_cgroup *cg, const char *procs, bool only_wai
     for (;;) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
-        int r = rt_cg_read_pids(procs, &pids, &n);
+        int r = collect_pids(dir, 0, &pids, &n);
         if (r == -ENOENT)
             return 0;
         if (r < 0)
-            return iso_err_set_errno(err, -r, "read '%s'", procs);
+            return iso_err_set_errno(err, -r, "read the processes of '%s'", dir);
         if (n == 0)
             return 0;
         if (iso_now_mono_ns() > deadline)
             return iso_err_set(err, EBUSY, "%zu processes (pid %d, ...) will not leave '%s'", n,
-                               (int)pids[0], procs);
+                               (int)pids[0], dir);
         /* A pid read here can exit and be reused before the kill: cgroup.kill (v2, 5.14)
          * is the race-free way, and the v2 backend uses it when it exists. */
         if (!only_wait)
@@ -330,6 +371,28 @@ int rt_cg_kill_wait(const struct rt_cgroup *cg, const char *procs, bool only_wai
                 (void)kill(pids[i], SIGKILL);
         rt_cg_pause();
     }
+}
+
+int rt_cg_rmdir_tree(const struct rt_cgroup *cg, const char *path, int depth)
+{
+    DIR *d = depth < 32 ? opendir(path) : NULL;
+
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            char child[PATH_MAX];
+            if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+                continue;
+            snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
+            int r = rt_cg_rmdir_tree(cg, child, depth + 1);
+            if (r < 0) {
+                closedir(d);
+                return r;
+            }
+        }
+        closedir(d);
+    }
+    return rt_cg_rmdir(cg, path);
 }
 
 uint64_t rt_cg_host_memory(void)

@@ -546,6 +546,7 @@ static void test_v2_freeze_stats_destroy(void)
     ASSERT_EQ(st.pids_limit, 0);
 
     touch("isod/s/cgroup.procs", "1\n");
+    touch("isod/s/inner/cgroup.procs", "1\n");
     ASSERT_EQ(rt_cgroup_destroy(cg, &err), 0);
     ASSERT_TRUE(!exists("isod/s") && exists("isod"));
     cg = rt_cgroup_free(cg);

@@ -57,6 +57,23 @@ static int join(struct rt_cgroup *cg, pid_t pid)
     return 0;
 }
 
+/* mkdir ROOT/<prefix><parent>/<name>/sub and moves pid there. */
+static int move_to_sub(const char *prefix, const char *name, pid_t pid)
+{
+    char path[512], buf[32];
+    snprintf(path, sizeof(path), ROOT "/%s%s/%s/sub", prefix, parent, name);
+    if (mkdir(path, 0755) < 0)
+        return -errno;
+    snprintf(path, sizeof(path), ROOT "/%s%s/%s/sub/cgroup.procs", prefix, parent, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    snprintf(buf, sizeof(buf), "%d", (int)pid);
+    int r = iso_write_all(fd, buf, strlen(buf));
+    close(fd);
+    return r;
+}
+
 /* ROOT/ctrl/<parent>/rel, malloc'd; NULL when unreadable. */
 static char *read_text(const char *ctrl, const char *rel)
 {
@@ -159,6 +176,8 @@ static void test_lifecycle(void)
     cg = rt_cgroup_free(cg);
     ASSERT_EQ(rt_cgroup_open(&info, ROOT, parent, "c1", &cg, &err), 0);
     ASSERT_EQ(rt_cgroup_freeze(cg, true, &err), 0);
+    /* A cgroup the container made itself goes too, with its processes. */
+    ASSERT_EQ(move_to_sub(info.mode == RT_CGROUP_V2 ? "" : "memory/", "c1", child), 0);
     ASSERT_EQ(rt_cgroup_destroy(cg, &err), 0);
     int status = 0;
     ASSERT_EQ(waitpid(child, &status, 0), child);
@@ -264,6 +283,7 @@ static void test_v2_on_unified(void)
 
     struct rt_cgroup_stats st;
     ASSERT_EQ(rt_cgroup_stats(cg, &st, &err), 0);
+    ASSERT_EQ(move_to_sub("unified/", "u", child), 0);
     ASSERT_EQ(rt_cgroup_destroy(cg, &err), 0);
     int status = 0;
     ASSERT_EQ(waitpid(child, &status, 0), child);
@@ -338,6 +358,10 @@ static void cleanup(void)
             (void)rmdir(path);
         }
     }
+    snprintf(path, sizeof(path), ROOT "/memory/%s/c1/sub", parent);
+    (void)rmdir(path);
+    snprintf(path, sizeof(path), ROOT "/unified/%s/u/sub", parent);
+    (void)rmdir(path);
     snprintf(path, sizeof(path), ROOT "/unified/%s/u", parent);
     (void)rmdir(path);
     snprintf(path, sizeof(path), ROOT "/unified/%s/d", parent);
