@@ -352,9 +352,16 @@ int rt_cg_kill_wait(const struct rt_cgroup *cg, const char *dir, bool only_wait,
     if (cg->fake)
         return 0;
     for (;;) {
-        _cleanup_free_ pid_t *pids = NULL;
+        pid_t *pids = NULL;
         size_t n = 0;
         int r = collect_pids(dir, 0, &pids, &n);
+        pid_t first = r >= 0 && n > 0 ? pids[0] : 0;
+        /* A pid read here can exit and be reused before the kill: cgroup.kill (v2, 5.14)
+         * is the race-free way, and the v2 backend uses it when it exists. */
+        if (r >= 0 && !only_wait)
+            for (size_t i = 0; i < n; i++)
+                (void)kill(pids[i], SIGKILL);
+        free(pids);
         if (r == -ENOENT)
             return 0;
         if (r < 0)
@@ -363,12 +370,7 @@ int rt_cg_kill_wait(const struct rt_cgroup *cg, const char *dir, bool only_wait,
             return 0;
         if (iso_now_mono_ns() > deadline)
             return iso_err_set(err, EBUSY, "%zu processes (pid %d, ...) will not leave '%s'", n,
-                               (int)pids[0], dir);
-        /* A pid read here can exit and be reused before the kill: cgroup.kill (v2, 5.14)
-         * is the race-free way, and the v2 backend uses it when it exists. */
-        if (!only_wait)
-            for (size_t i = 0; i < n; i++)
-                (void)kill(pids[i], SIGKILL);
+                               (int)first, dir);
         rt_cg_pause();
     }
 }
