@@ -45,6 +45,17 @@ static const char *const queries[_STORE_Q_MAX] = {
                              " WHERE il.image_id = ? ORDER BY il.position",
     [STORE_Q_IMAGE_LAYER_INSERT] = "INSERT OR IGNORE INTO image_layers (image_id, position,"
                                    " chain_id) VALUES (?, ?, ?)",
+    [STORE_Q_CTR_INSERT] = "INSERT INTO containers (id, name, image_id, state, config, created,"
+                           " started_at, finished_at, exit_code, pid, restart_count, oom_killed,"
+                           " error, manual_stop) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [STORE_Q_CTR_UPDATE] = "UPDATE containers SET name = ?2, image_id = ?3, state = ?4,"
+                           " config = ?5, created = ?6, started_at = ?7, finished_at = ?8,"
+                           " exit_code = ?9, pid = ?10, restart_count = ?11, oom_killed = ?12,"
+                           " error = ?13, manual_stop = ?14 WHERE id = ?1",
+    [STORE_Q_CTR_DELETE] = "DELETE FROM containers WHERE id = ?",
+    [STORE_Q_CTR_LIST] = "SELECT id, name, image_id, state, config, created, started_at,"
+                         " finished_at, exit_code, pid, restart_count, oom_killed, error,"
+                         " manual_stop FROM containers ORDER BY created",
     [STORE_Q_IMAGE_CONTAINERS] = "SELECT count(*) FROM containers WHERE image_id = ?",
     [STORE_Q_TAG_SET] = "INSERT INTO tags (reference, image_id, created) VALUES (?, ?, ?)"
                         " ON CONFLICT (reference) DO UPDATE SET image_id = excluded.image_id,"
@@ -152,6 +163,9 @@ static const char *const migrations[] = {
     "    exit_code    INTEGER\n"
     ");\n"
     "CREATE INDEX execs_container_id ON execs (container_id);\n",
+    /* 2: docker stop marks a container so that restart policies leave it alone. */
+    "ALTER TABLE containers ADD COLUMN manual_stop INTEGER NOT NULL DEFAULT 0\n"
+    "    CHECK (manual_stop IN (0, 1));\n",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION, "one migration per schema version");

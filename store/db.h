@@ -5,7 +5,7 @@
 #include "common/err.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* PRAGMA application_id of every isod database, "isod" in ASCII. Set by migration 1; a
  * database carrying another non-zero id belongs to another program and is refused. */
@@ -74,6 +74,11 @@ enum store_query {
     STORE_Q_LAYER_DELETE,
     STORE_Q_LAYER_ALL,
     STORE_Q_LAYER_SHARED,
+    /* store/container.c */
+    STORE_Q_CTR_INSERT,
+    STORE_Q_CTR_UPDATE,
+    STORE_Q_CTR_DELETE,
+    STORE_Q_CTR_LIST,
     _STORE_Q_MAX,
 };
 

@@ -398,7 +398,7 @@ static void test_refuse_newer(void)
                        "CREATE TABLE images (id TEXT PRIMARY KEY); PRAGMA user_version = 99;"),
               SQLITE_OK);
     ASSERT_TRUE(!side_file_exists(&f, "-wal"));
-    assert_refused(&f, EPROTO, "has schema version 99, newer than this isod's (1); upgrade isod");
+    assert_refused(&f, EPROTO, "has schema version 99, newer than this isod's (2); upgrade isod");
     fixture_done(&f);
 }
 
