@@ -446,6 +446,7 @@ void api_server_free(struct api_server *s, void (*cb)(void *), void *data)
      * once, which answers the waiting requests 503 and ends the waiting streams. */
     while (s->parked)
         api_server_unpark(s, s->parked);
+    api_attach_close_all();
     for (size_t i = 0; i < s->n_ls; i++)
         if (s->ls[i].mhd)
             (void)MHD_run(s->ls[i].mhd);

@@ -17,6 +17,8 @@ enum {
     SET_IDLE = 1 << 4,
     SET_INSECURE = 1 << 5,
     SET_DOWNLOADS = 1 << 6,
+    SET_CGROUP_PARENT = 1 << 7,
+    SET_LOG_OPT = 1 << 8,
 };
 
 static const char usage[] =
@@ -37,6 +39,9 @@ static const char usage[] =
     "      --insecure-registry HOST[:PORT]\n"
     "                             registry to pull from over plain HTTP, repeatable\n"
     "                             (127.0.0.0/8 and localhost always are)\n"
+    "      --cgroup-parent NAME   cgroup under which containers' cgroups go (default isod)\n"
+    "      --log-opt KEY=VALUE    default json-file log options of containers: max-size\n"
+    "                             (default 10m) and max-file (default 3), repeatable\n"
     "      --version              print the version and exit\n"
     "  -h, --help                 print this help and exit\n";
 
@@ -54,6 +59,35 @@ static int add_host(struct eng_config *cfg, const char *host, struct iso_err *er
     cfg->hosts = n;
     cfg->hosts[cfg->n_hosts++] = path;
     return 0;
+}
+
+static int set_string(char **dst, const char *v, struct iso_err *err);
+
+static int set_log_opt(struct eng_config *cfg, const char *kv, struct iso_err *err)
+{
+    const char *eq = strchr(kv, '=');
+    int64_t n;
+
+    if (eq && strneq(kv, "max-size=", 9)) {
+        if (iso_parse_size(eq + 1, &cfg->log_max_size) < 0)
+            return iso_err_set(err, EINVAL, "invalid log opt max-size '%s'", eq + 1);
+        return 0;
+    }
+    if (eq && strneq(kv, "max-file=", 9)) {
+        if (iso_parse_int64(eq + 1, 1, 1000, &n) < 0)
+            return iso_err_set(err, EINVAL, "invalid log opt max-file '%s'", eq + 1);
+        cfg->log_max_files = n;
+        return 0;
+    }
+    return iso_err_set(err, EINVAL, "unknown log opt '%s': expected max-size=SIZE or max-file=N",
+                       kv);
+}
+
+static int set_cgroup_parent(struct eng_config *cfg, const char *name, struct iso_err *err)
+{
+    if (!*name || name[0] == '/' || strstr(name, "..") || strchr(name, '\n'))
+        return iso_err_set(err, EINVAL, "invalid cgroup parent '%s': a relative cgroup name", name);
+    return set_string(&cfg->cgroup_parent, name, err);
 }
 
 static int add_insecure(struct eng_config *cfg, const char *host, struct iso_err *err)
@@ -168,6 +202,28 @@ static int load_file(struct eng_config *cfg, unsigned set, bool only_log_level, 
                 else if (!(set & SET_INSECURE))
                     r = add_insecure(cfg, json_string_value(h), err);
             }
+        } else if (streq(key, "cgroup-parent")) {
+            if (!json_is_string(v))
+                r = iso_err_set(err, EINVAL, "'cgroup-parent' must be a string");
+            else if (!(set & SET_CGROUP_PARENT))
+                r = set_cgroup_parent(cfg, json_string_value(v), err);
+        } else if (streq(key, "log-opts")) {
+            const char *k;
+            json_t *o;
+            if (!json_is_object(v))
+                r = iso_err_set(err, EINVAL, "'log-opts' must be an object of strings");
+            json_object_foreach(v, k, o)
+            {
+                char kv[256];
+                if (r < 0)
+                    break;
+                if (!json_is_string(o))
+                    r = iso_err_set(err, EINVAL, "'log-opts' must be an object of strings");
+                else if (!(set & SET_LOG_OPT)) {
+                    snprintf(kv, sizeof(kv), "%s=%s", k, json_string_value(o));
+                    r = set_log_opt(cfg, kv, err);
+                }
+            }
         } else if (streq(key, "root")) {
             if (!json_is_string(v))
                 r = iso_err_set(err, EINVAL, "'root' must be a string");
@@ -207,6 +263,8 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         OPT_IDLE,
         OPT_INSECURE,
         OPT_DOWNLOADS,
+        OPT_CGROUP_PARENT,
+        OPT_LOG_OPT,
         OPT_VERSION
     };
     static const struct option opts[] = {
@@ -218,6 +276,8 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"insecure-registry", required_argument, NULL, OPT_INSECURE},
         {"max-concurrent-downloads", required_argument, NULL, OPT_DOWNLOADS},
+        {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
+        {"log-opt", required_argument, NULL, OPT_LOG_OPT},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {},
@@ -231,8 +291,12 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         .idle_timeout_s = 300,
         .max_concurrent_downloads = 3,
         .max_body_bytes = 16u << 20,
+        .log_max_size = 10u << 20,
+        .log_max_files = 3,
     };
     r = set_string(&cfg->root, ISOD_DEFAULT_ROOT, err);
+    if (r >= 0)
+        r = set_string(&cfg->cgroup_parent, "isod", err);
     if (r < 0)
         return r;
 
@@ -273,6 +337,14 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         case OPT_INSECURE:
             set |= SET_INSECURE;
             r = add_insecure(cfg, optarg, err);
+            break;
+        case OPT_CGROUP_PARENT:
+            set |= SET_CGROUP_PARENT;
+            r = set_cgroup_parent(cfg, optarg, err);
+            break;
+        case OPT_LOG_OPT:
+            set |= SET_LOG_OPT;
+            r = set_log_opt(cfg, optarg, err);
             break;
         case OPT_VERSION:
             printf("isod version %s, API %s (minimum %s), commit %s\n", ISOD_VERSION,
@@ -318,6 +390,7 @@ void eng_config_done(struct eng_config *cfg)
         free(cfg->insecure_registries[i]);
     free(cfg->insecure_registries);
     free(cfg->root);
+    free(cfg->cgroup_parent);
     free(cfg->config_file);
     *cfg = (struct eng_config){0};
 }

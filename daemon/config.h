@@ -2,6 +2,8 @@
  * file is a JSON object whose keys are the long option names. */
 #pragma once
 
+#include <stdint.h>
+
 #include "common/err.h"
 #include "common/log.h"
 
@@ -17,6 +19,9 @@ struct eng_config {
     size_t max_body_bytes;             /* request bodies past this get 413 */
     char **insecure_registries; /* host[:port] spoken to over plain HTTP (besides loopback) */
     size_t n_insecure;
+    char *cgroup_parent;   /* containers' cgroups go under <controller>/<cgroup_parent>/ */
+    uint64_t log_max_size; /* default json-file rotation: bytes per file */
+    int64_t log_max_files; /* files kept */
 };
 
 /* Fills cfg from argv and the --config file. Returns 0 to run, 1 when --help or --version was

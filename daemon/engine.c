@@ -4,6 +4,7 @@
 #include <linux/magic.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysinfo.h>
@@ -17,7 +18,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/config.h"
+#include "daemon/containers.h"
+#include "daemon/events.h"
 #include "daemon/helper.h"
+#include "daemon/seccomp.h"
 #include "daemon/images.h"
 #include "store/blob.h"
 #include "store/layers.h"
@@ -36,6 +40,9 @@ struct engine {
     char helper_path[PATH_MAX];
     char id[40];
     struct eng_sysinfo sys;
+    struct eng_events *events;
+    struct eng_ctrs *ctrs;
+    bool shutting_down;
 };
 
 static int lock_root(struct engine *e, struct iso_err *err)
@@ -166,18 +173,18 @@ static void gather_sysinfo(struct engine *e)
     }
 }
 
-static void find_helper(struct engine *e)
+void eng_find_libexec(struct engine *e, const char *name, char *buf, size_t size)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
     if (n > 0) {
         self[n] = '\0';
-        snprintf(e->helper_path, sizeof(e->helper_path), "%s/isod-fetch", dirname(self));
-        if (access(e->helper_path, X_OK) == 0)
+        snprintf(buf, size, "%s/%s", dirname(self), name);
+        if (access(buf, X_OK) == 0)
             return;
     }
-    snprintf(e->helper_path, sizeof(e->helper_path), "%s/isod-fetch", ISOD_LIBEXECDIR);
+    snprintf(buf, size, "%s/%s", ISOD_LIBEXECDIR, name);
 }
 
 int eng_new(const struct eng_config *cfg, uv_loop_t *loop, struct engine **ret, struct iso_err *err)
@@ -227,8 +234,20 @@ int eng_new(const struct eng_config *cfg, uv_loop_t *loop, struct engine **ret, 
     r = eng_images_reconcile(e, err);
     if (r < 0)
         goto fail;
-    find_helper(e);
+    eng_find_libexec(e, "isod-fetch", e->helper_path, sizeof(e->helper_path));
     gather_sysinfo(e);
+    e->events = eng_events_new();
+    if (!e->events) {
+        r = iso_err_set(err, ENOMEM, "out of memory");
+        goto fail;
+    }
+    r = eng_ctrs_open(e, &e->ctrs, err);
+    if (r < 0)
+        goto fail;
+    /* Shims outlive their first process: as a subreaper isod reaps them instead of PID 1,
+     * which on some hosts is not an init that reaps. */
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    eng_ctrs_reconcile(e);
 
     *ret = e;
     return 0;
@@ -241,6 +260,8 @@ struct engine *eng_free(struct engine *e)
 {
     if (!e)
         return NULL;
+    eng_ctrs_free(e->ctrs);
+    eng_events_free(e->events);
     store_layers_close(e->layers);
     store_blobs_close(e->blobs);
     store_close(e->store);
@@ -350,5 +371,46 @@ unsigned eng_max_downloads(struct engine *e)
 
 void eng_stop_work(struct engine *e)
 {
+    e->shutting_down = true;
     eng_helpers_kill();
+    if (e->ctrs)
+        eng_ctrs_stop(e);
+}
+
+bool eng_shutting_down(struct engine *e)
+{
+    return e->shutting_down;
+}
+
+struct eng_events *eng_events(struct engine *e)
+{
+    return e->events;
+}
+
+struct eng_ctrs *eng_containers(struct engine *e)
+{
+    return e->ctrs;
+}
+
+const char *eng_cgroup_parent(struct engine *e)
+{
+    return e->cfg->cgroup_parent;
+}
+
+uint64_t eng_log_max_size(struct engine *e)
+{
+    return e->cfg->log_max_size;
+}
+
+int64_t eng_log_max_files(struct engine *e)
+{
+    return e->cfg->log_max_files;
+}
+
+int eng_ctr_seccomp_default(struct engine *e, uint64_t caps, char **ret_path, struct iso_err *err)
+{
+    char dir[PATH_MAX];
+
+    snprintf(dir, sizeof(dir), "%s/seccomp", e->root);
+    return eng_seccomp_default_path(dir, caps, ret_path, err);
 }

@@ -38,6 +38,8 @@ struct engine *eng_free(struct engine *e);
 
 const struct eng_sysinfo *eng_sysinfo(const struct engine *e);
 const char *eng_root(const struct engine *e);
+/* The loop the engine runs on (for handlers that watch files or time). */
+uv_loop_t *eng_loop(struct engine *e);
 /* A UUID made at the first start and kept in <root>/engine-id ("ID" of docker info). */
 const char *eng_id(const struct engine *e);
 
@@ -168,6 +170,7 @@ struct eng_event {
     const char *id;     /* container id, or image reference/id */
     struct json_t *attributes; /* Actor.Attributes (borrowed): name, image, exitCode, ... */
     int64_t time_ns;
+    struct json_t *message; /* the whole EventMessage as GET /events sends it (borrowed) */
 };
 
 typedef void (*eng_event_fn)(void *ud, const struct eng_event *ev);
@@ -177,6 +180,15 @@ struct eng_sub;
  * inside fn is allowed. */
 struct eng_sub *eng_events_subscribe(struct engine *e, eng_event_fn fn, void *ud);
 void eng_events_unsubscribe(struct eng_sub *sub);
+
+/* Emits an event now: attributes (stolen, may be NULL) become Actor.Attributes. */
+void eng_event_emit(struct engine *e, const char *type, const char *action, const char *id,
+                    struct json_t *attributes);
+
+/* Calls fn for each remembered event (a bounded history, oldest first) with time in
+ * [since_ns, until_ns] (until_ns 0: no bound). */
+void eng_events_replay(struct engine *e, int64_t since_ns, int64_t until_ns, eng_event_fn fn,
+                       void *ud);
 
 /* ---- containers ---- */
 
@@ -215,3 +227,54 @@ void eng_ctr_io_done(struct eng_ctr_io *io);
  * run and start -a attach before they start). EBUSY for a paused or removing container. */
 int eng_ctr_attach(struct engine *e, const char *id, bool in, bool out, bool err_, int *ret_fd,
                    struct iso_err *err);
+
+/* POST /containers/create: body is Docker's ContainerConfig with HostConfig (borrowed); name
+ * may be NULL. ENOENT "No such image: X" (the docker CLI pulls then), EEXIST for a name in
+ * use, EINVAL naming a bad field. *ret_warnings: a new JSON array of strings. */
+int eng_ctr_create(struct engine *e, const char *name, struct json_t *body, char ret_id[65],
+                   struct json_t **ret_warnings, struct iso_err *err);
+
+/* Starts a created or exited container; done runs once the command was exec'd or failed
+ * (err's code EINVAL for 126/127-class failures: a command not found or not runnable).
+ * -EALREADY (304) when it is running already; nothing is called then. */
+int eng_ctr_start(struct engine *e, const char *id, eng_done_fn done, void *ud,
+                  struct iso_err *err);
+
+/* Sends signal (NULL: StopSignal or SIGTERM), then SIGKILL after timeout seconds (< 0: the
+ * container's StopTimeout or 10); done runs at the exit. -EALREADY (304) when not running. */
+int eng_ctr_stop(struct engine *e, const char *id, int timeout, const char *signal,
+                 eng_done_fn done, void *ud, struct iso_err *err);
+int eng_ctr_restart(struct engine *e, const char *id, int timeout, const char *signal,
+                    eng_done_fn done, void *ud, struct iso_err *err);
+
+/* "KILL", "SIGKILL", "9", "RTMIN+3" -> signal number; EINVAL "Invalid signal: X". */
+int eng_signal_parse(const char *s, int *ret, struct iso_err *err);
+/* signal NULL: SIGKILL. EBUSY (409) when not running. */
+int eng_ctr_kill(struct engine *e, const char *id, const char *signal, struct iso_err *err);
+int eng_ctr_pause(struct engine *e, const char *id, bool pause, struct iso_err *err);
+int eng_ctr_rename(struct engine *e, const char *id, const char *name, struct iso_err *err);
+/* EBUSY for a running container without force; with force it is killed first. done runs
+ * when it is gone. */
+int eng_ctr_remove(struct engine *e, const char *id, bool force, eng_done_fn done, void *ud,
+                   struct iso_err *err);
+
+int eng_ctr_inspect(struct engine *e, const char *id, struct json_t **ret, struct iso_err *err);
+/* GET /containers/json; filters: Docker's map of lists (borrowed, may be NULL). */
+int eng_ctr_list(struct engine *e, bool all, int limit, bool size, struct json_t *filters,
+                 struct json_t **ret, struct iso_err *err);
+int eng_ctr_filters_check(struct json_t *filters, struct iso_err *err);
+int eng_ctr_resize(struct engine *e, const char *id, int h, int w, struct iso_err *err);
+/* Pids of the container's processes (for top), malloc'd. */
+int eng_ctr_pids(struct engine *e, const char *id, pid_t **ret, size_t *ret_n, struct iso_err *err);
+/* The state now (starting counts as running), for wait. */
+int eng_ctr_state(struct engine *e, const char *id, enum eng_ctr_state *ret_state,
+                  int *ret_exit_code, struct iso_err *err);
+
+/* A since/until value as Docker takes it: RFC 3339, unix seconds ("1700000000.5"), or a
+ * duration before now ("10m", "1.5h"). Unix ns. */
+int eng_parse_until(const char *s, int64_t *ret);
+
+typedef void (*eng_ctr_prune_fn)(void *ud, struct json_t *deleted, uint64_t reclaimed);
+/* Removes every stopped container matching filters (label, until); done gets the ids. */
+int eng_ctr_prune(struct engine *e, struct json_t *filters, eng_ctr_prune_fn done, void *ud,
+                  struct iso_err *err);

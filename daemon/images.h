@@ -10,7 +10,6 @@ struct store_layers;
 struct store *eng_store(struct engine *e);
 struct store_blobs *eng_blobs(struct engine *e);
 struct store_layers *eng_layers(struct engine *e);
-uv_loop_t *eng_loop(struct engine *e);
 /* --max-concurrent-downloads */
 unsigned eng_max_downloads(struct engine *e);
 /* --insecure-registry values, as a new JSON array for isod-fetch requests. */

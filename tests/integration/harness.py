@@ -146,9 +146,12 @@ class Isod:
         self.wait = wait
         self.proc = None
         self.stderr_path = os.path.join(self.tmp, f"isod-{len(os.listdir(self.tmp))}.log")
+        # Containers' cgroups go under a parent of this daemon's own, removed at cleanup.
+        self.cgroup_parent = "isod-it-" + os.path.basename(self.tmp)
 
     def cmdline(self):
-        return [ISOD, "--root", self.root, "-H", "unix://" + self.sock] + self.args
+        return [ISOD, "--root", self.root, "-H", "unix://" + self.sock,
+                "--cgroup-parent", self.cgroup_parent] + self.args
 
     def start(self):
         env = dict(os.environ)
@@ -214,6 +217,8 @@ class Isod:
         if getattr(self, "stderr", None):
             self.stderr.close()
         if self.own_tmp:
+            kill_shims(self.tmp)
+            remove_cgroups(self.cgroup_parent)
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
@@ -262,6 +267,59 @@ def docker(client, sock, *args, timeout=60):
         shutil.rmtree(cfg, ignore_errors=True)
 
 
+def _shim_pids(marker):
+    """isod-shim processes whose state dir contains marker."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"isod-shim") and any(marker.encode() in a for a in argv):
+            pids.append(int(pid))
+    return pids
+
+
+def kill_shims(tmp):
+    """After a failed test: the shims (and with them their containers) of a test's daemon, by
+    pid, so nothing outlives the test."""
+    for pid in _shim_pids(tmp):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait_until(lambda: not _shim_pids(tmp), 10, "test shims to exit")
+
+
+def cgroup_dirs(parent):
+    """Directories of a cgroup parent under every hierarchy that has one."""
+    base = "/sys/fs/cgroup"
+    found = []
+    for ctrl in sorted(os.listdir(base)):
+        d = os.path.join(base, ctrl, parent)
+        if os.path.isdir(d):
+            found.append(d)
+    if os.path.isdir(os.path.join(base, parent)):
+        found.append(os.path.join(base, parent))
+    return found
+
+
+def remove_cgroups(parent):
+    for d in cgroup_dirs(parent):
+        for sub in sorted(os.listdir(d)):
+            p = os.path.join(d, sub)
+            if os.path.isdir(p):
+                try:
+                    os.rmdir(p)
+                except OSError:
+                    pass
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
 def _leaks():
     """What a test run must not leave behind: live isod processes it started."""
     problems = []
@@ -282,6 +340,19 @@ def _leaks():
             continue
         if argv[0].endswith(b"isod-fetch") and any(b"/isod-it-" in a for a in argv):
             problems.append(f"isod-fetch pid {pid} still running")
+    for pid in _shim_pids("/isod-it-"):
+        problems.append(f"isod-shim pid {pid} still running")
+    base = "/sys/fs/cgroup"
+    for ctrl in os.listdir(base):
+        d = os.path.join(base, ctrl)
+        if os.path.isdir(d):
+            for sub in os.listdir(d):
+                if sub.startswith("isod-it-"):
+                    problems.append(f"cgroup {os.path.join(d, sub)} left behind")
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if "isod-it-" in line:
+                problems.append("mount left behind: " + line.strip())
     return problems
 
 

@@ -1,0 +1,142 @@
+"""What the container tests share: the busybox image with the probe, a started isod with it
+loaded, and thin wrappers over the container endpoints."""
+import json
+import os
+import socket
+import struct
+import subprocess
+import tempfile
+
+from harness import Failure, Isod, cgroup_dirs
+
+import mkimage as mk
+
+_tmp = tempfile.mkdtemp(prefix="isod-ctr-")
+_archive = os.path.join(_tmp, "busybox.tar")
+_probe = os.path.join(_tmp, "probe")
+
+
+def _fixtures():
+    if os.path.exists(_archive):
+        return
+    src = os.path.join(os.path.dirname(mk.__file__), "probe.c")
+    r = subprocess.run(["gcc", "-static", "-O2", "-o", _probe, src], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise Failure("cannot build the probe: " + r.stderr)
+    with open(_probe, "rb") as f:
+        probe = f.read()
+    base = mk.busybox_layer()
+    extra = mk.Layer([mk.Dir("usr"), mk.Dir("usr/local"), mk.Dir("usr/local/bin"),
+                      mk.File("usr/local/bin/probe", probe, 0o755),
+                      mk.Dir("mnt"), mk.Dir("data"),
+                      mk.Symlink("escape", "../../../../../../../../tmp"),
+                      mk.File("etc/motd", "image motd\n")])
+    img = mk.Image([base, extra], mk.BUSYBOX_CONFIG)
+    mk.docker_archive(_archive, [(img, ["busybox:latest"])])
+
+
+def daemon(*args):
+    """A started isod with the busybox image loaded."""
+    _fixtures()
+    d = Isod(args=args).start()
+    try:
+        with open(_archive, "rb") as f:
+            r = d.req("POST", "/v1.44/images/load?quiet=1", body=f.read(),
+                      headers={"Content-Type": "application/x-tar"}, timeout=120)
+        if r.status != 200 or b"Loaded image" not in r.body:
+            raise Failure(f"load failed: {r.status} {r.body[:500]!r}")
+    except BaseException:
+        d.cleanup()
+        raise
+    return d
+
+
+class Daemon:
+    def __init__(self, *args):
+        self.args = args
+
+    def __enter__(self):
+        self.d = daemon(*self.args)
+        return self.d
+
+    def __exit__(self, *exc):
+        try:
+            self.d.stop()
+        finally:
+            self.d.cleanup()
+
+
+def create(d, cmd=None, name=None, host=None, status=201, **cfg):
+    body = {"Image": "busybox", "AttachStdout": True, "AttachStderr": True}
+    if cmd is not None:
+        body["Cmd"] = cmd
+    body.update(cfg)
+    body["HostConfig"] = {"NetworkMode": "none"}
+    body["HostConfig"].update(host or {})
+    path = "/v1.44/containers/create" + (f"?name={name}" if name else "")
+    r = d.req("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    if r.status != status:
+        raise Failure(f"create: {r.status} {r.body!r}, want {status}")
+    return r.json()["Id"] if status == 201 else r.json()
+
+
+def start(d, cid, status=204):
+    r = d.req("POST", f"/v1.44/containers/{cid}/start")
+    if r.status != status:
+        raise Failure(f"start: {r.status} {r.body!r}, want {status}")
+    return r
+
+
+def inspect(d, cid):
+    r = d.get(f"/v1.44/containers/{cid}/json")
+    if r.status != 200:
+        raise Failure(f"inspect: {r.status} {r.body!r}")
+    return r.json()
+
+
+def wait(d, cid, condition="not-running", timeout=60):
+    r = d.req("POST", f"/v1.44/containers/{cid}/wait?condition={condition}", timeout=timeout)
+    if r.status != 200:
+        raise Failure(f"wait: {r.status} {r.body!r}")
+    return r.json()["StatusCode"]
+
+
+def demux(data):
+    out, err, i = b"", b"", 0
+    while i + 8 <= len(data):
+        kind, size = data[i], struct.unpack(">I", data[i + 4:i + 8])[0]
+        chunk = data[i + 8:i + 8 + size]
+        if kind == 1:
+            out += chunk
+        elif kind == 2:
+            err += chunk
+        i += 8 + size
+    return out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def logs(d, cid, query="stdout=1&stderr=1"):
+    r = d.get(f"/v1.44/containers/{cid}/logs?{query}")
+    if r.status != 200:
+        raise Failure(f"logs: {r.status} {r.body!r}")
+    return demux(r.body)
+
+
+def run_ctr(d, cmd, host=None, **cfg):
+    """create, start, wait: (exit code, stdout, stderr, id)."""
+    cid = create(d, cmd, host=host, **cfg)
+    start(d, cid)
+    code = wait(d, cid)
+    out, err = logs(d, cid)
+    return code, out, err, cid
+
+
+def rm(d, cid, force=False):
+    r = d.req("DELETE", f"/v1.44/containers/{cid}" + ("?force=1" if force else ""))
+    if r.status != 204:
+        raise Failure(f"rm: {r.status} {r.body!r}")
+
+
+def ctr_cgroups(d, cid):
+    return [os.path.join(p, cid) for p in cgroup_dirs(d.cgroup_parent)
+            if os.path.isdir(os.path.join(p, cid))]
