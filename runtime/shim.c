@@ -888,6 +888,16 @@ int main(int argc, char **argv)
         report_err(errno, 125, "set up the shim");
         return 1;
     }
+    /* Hold none of isod's stdio: a shim can outlive it by hours, and a pipe it kept open
+     * would keep whoever reads isod's output waiting. The shim writes nothing there. */
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
+        dup2(null_fd, STDERR_FILENO) < 0) {
+        report_err(errno, 125, "open /dev/null");
+        return 1;
+    }
+    if (null_fd > STDERR_FILENO)
+        safe_close(null_fd);
 
     int code = start(&s, argv[1], &err);
     if (code != 0) {
