@@ -30,8 +30,8 @@
 /* Per attach client: output waiting for a slow reader. Past it the client is dropped, never
  * the container blocked. */
 #define CLIENT_BUF_MAX (256 * 1024)
-/* One read of container output; on the stack, so resident only while the loop runs. */
-#define READ_CHUNK   (8 * 1024)
+/* One read of container output, on the stack (Docker's copier reads 2 KiB at a time). */
+#define READ_CHUNK   (4 * 1024)
 #define CTL_LINE_MAX 64
 /* After the init exits: how long to wait for EOF on output that another process still holds
  * open, then for slow attach clients to take what remains. */
@@ -428,7 +428,7 @@ static void ctl_command(struct shim *s, struct client *c, char *line, const char
 
 static void ctl_read(struct shim *s, struct client *c)
 {
-    char buf[CTL_LINE_MAX + 4096];
+    char buf[CTL_LINE_MAX + 1024];
 
     ssize_t n = RETRY_EINTR(read(c->fd, buf, sizeof(buf)));
     if (n < 0 && errno == EAGAIN)
@@ -770,7 +770,8 @@ static int start(struct shim *s, const char *dir, struct iso_err *err)
 {
     struct rt_spec spec = {0};
     struct rt_stdio child = {-1, -1, -1};
-    char path[4096], line[160];
+    _cleanup_free_ char *path = NULL;
+    char line[160];
     int exit_code = 125, r;
 
     s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -778,7 +779,11 @@ static int start(struct shim *s, const char *dir, struct iso_err *err)
         iso_err_set_errno(err, errno, "open state dir '%s'", dir);
         return 125;
     }
-    snprintf(path, sizeof(path), "%s/spec", dir);
+    path = iso_strprintf("%s/spec", dir);
+    if (!path) {
+        iso_err_set(err, ENOMEM, "read spec");
+        return 125;
+    }
     if (rt_spec_read(path, &spec, err) < 0)
         return 125;
 
