@@ -8,7 +8,7 @@
 
 /* Keep the entry scratch buffer between entries only up to this size: a shim's resident memory
  * is a budget, and long lines are rare. */
-#define OUT_KEEP_MAX (8 * 1024)
+#define OUT_KEEP_MAX ((size_t)8 * 1024)
 
 /* Length of the valid UTF-8 sequence at s (at most len bytes), or 0 if it is invalid or cut
  * short. Same rules as Go's utf8.DecodeRune, which Docker's encoder uses: no overlong forms, no
@@ -43,6 +43,13 @@ static size_t utf8_valid_len(const uint8_t *s, size_t len)
     return n;
 }
 
+/* memcpy that returns the end: the pieces of an entry are not strings. */
+static char *put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+
 size_t shim_json_escape(char *out, const void *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -68,8 +75,7 @@ size_t shim_json_escape(char *out, const void *s, size_t len)
                 *o++ = '\\';
                 *o++ = 'r';
             } else {
-                memcpy(o, "\\u00", 4);
-                o += 4;
+                o = put(o, "\\u00", 4);
                 *o++ = hex[b >> 4];
                 *o++ = hex[b & 0xf];
             }
@@ -79,14 +85,12 @@ size_t shim_json_escape(char *out, const void *s, size_t len)
 
         size_t n = utf8_valid_len(p + i, len - i);
         if (n == 0) {
-            memcpy(o, "\\ufffd", 6);
-            o += 6;
+            o = put(o, "\\ufffd", 6);
             i++;
         } else if (n == 3 && p[i] == 0xe2 && p[i + 1] == 0x80 &&
                    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
             /* U+2028 and U+2029 are valid JSON but not valid JavaScript. */
-            memcpy(o, "\\u202", 5);
-            o += 5;
+            o = put(o, "\\u202", 5);
             *o++ = p[i + 2] == 0xa8 ? '8' : '9';
             i += 3;
         } else {
@@ -105,20 +109,16 @@ size_t shim_log_entry_format(char *out, enum shim_stream stream, const void *s, 
     char *o = out;
     char ts[64];
 
-    memcpy(o, "{\"log\":", 7);
-    o += 7;
+    o = put(o, "{\"log\":", 7);
     o += shim_json_escape(o, s, len);
     const char *mid = stream == SHIM_STREAM_STDERR ? ",\"stream\":\"stderr\",\"time\":\""
                                                    : ",\"stream\":\"stdout\",\"time\":\"";
     size_t mid_len = strlen(mid);
-    memcpy(o, mid, mid_len);
-    o += mid_len;
+    o = put(o, mid, mid_len);
     iso_format_rfc3339(now_ns, ts, sizeof(ts));
     size_t ts_len = strlen(ts);
-    memcpy(o, ts, ts_len);
-    o += ts_len;
-    memcpy(o, "\"}\n", 3);
-    o += 3;
+    o = put(o, ts, ts_len);
+    o = put(o, "\"}\n", 3);
     return (size_t)(o - out);
 }
 
@@ -172,27 +172,30 @@ int shim_log_open(struct shim_log *log, const char *path, uint64_t max_size, uns
  * reader that follows the log see EOF on the old file and reopen the name. */
 static int log_rotate(struct shim_log *log)
 {
-    size_t plen = strlen(log->path);
-    _cleanup_free_ char *from = malloc(plen + 16), *to = malloc(plen + 16);
-    if (!from || !to)
-        return -ENOMEM;
+    size_t size = strlen(log->path) + 16;
+    char *from = malloc(2 * size), *to;
+    int r = 0;
 
+    if (!from)
+        return -ENOMEM;
+    to = from + size;
     log->fd = safe_close(log->fd);
     if (log->max_files >= 2) {
-        snprintf(to, plen + 16, "%s.%u", log->path, log->max_files - 1);
+        snprintf(to, size, "%s.%u", log->path, log->max_files - 1);
         if (unlink(to) < 0 && errno != ENOENT)
-            return -errno;
-        for (unsigned i = log->max_files - 1; i > 1; i--) {
-            snprintf(from, plen + 16, "%s.%u", log->path, i - 1);
-            snprintf(to, plen + 16, "%s.%u", log->path, i);
+            r = -errno;
+        for (unsigned i = log->max_files - 1; r == 0 && i > 1; i--) {
+            snprintf(from, size, "%s.%u", log->path, i - 1);
+            snprintf(to, size, "%s.%u", log->path, i);
             if (rename(from, to) < 0 && errno != ENOENT)
-                return -errno;
+                r = -errno;
         }
-        snprintf(to, plen + 16, "%s.1", log->path);
-        if (rename(log->path, to) < 0 && errno != ENOENT)
-            return -errno;
+        snprintf(to, size, "%s.1", log->path);
+        if (r == 0 && rename(log->path, to) < 0 && errno != ENOENT)
+            r = -errno;
     }
-    return log_open_file(log, O_TRUNC);
+    free(from);
+    return r < 0 ? r : log_open_file(log, O_TRUNC);
 }
 
 static void log_entry(struct shim_log *log, enum shim_stream stream, const char *s, size_t len,
@@ -215,7 +218,7 @@ static void log_entry(struct shim_log *log, enum shim_stream stream, const char 
     }
 
     size_t need = shim_log_entry_max(len);
-    if (need > log->out_cap) {
+    if (!log->out || need > log->out_cap) {
         char *p = realloc(log->out, need);
         if (!p) {
             log->write_error = -ENOMEM;

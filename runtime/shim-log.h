@@ -9,7 +9,7 @@
 
 /* Docker's copier splits output into lines of at most this many bytes, counting the newline;
  * a longer line is logged in pieces of this size without a newline (a "partial" entry). */
-#define SHIM_LOG_LINE_MAX (16 * 1024)
+#define SHIM_LOG_LINE_MAX ((size_t)16 * 1024)
 
 enum shim_stream {
     SHIM_STREAM_STDOUT = 1,

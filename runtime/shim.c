@@ -27,11 +27,16 @@
 
 #define REPORT_FD 3
 
-/* Per attach client: output waiting for a slow reader. Past it the client is dropped, never
- * the container blocked. */
-#define CLIENT_BUF_MAX (256 * 1024)
+/* Per attach client: output waiting for a slow reader. Past CLIENT_HIGH_WATER the shim stops
+ * reading the container's output (which then blocks on its full pipe, as under Docker) so that a
+ * slow but live client loses nothing; a client stuck there for CLIENT_STALL_MS is let go: the
+ * shim reads again and drops it once it passes CLIENT_BUF_MAX. A client never holds the
+ * container for longer. */
+#define CLIENT_BUF_MAX    ((size_t)256 * 1024)
+#define CLIENT_HIGH_WATER (CLIENT_BUF_MAX / 2)
+#define CLIENT_STALL_MS   2000
 /* One read of container output, on the stack (Docker's copier reads 2 KiB at a time). */
-#define READ_CHUNK   (4 * 1024)
+#define READ_CHUNK   ((size_t)4 * 1024)
 #define CTL_LINE_MAX 64
 /* After the init exits: how long to wait for EOF on output that another process still holds
  * open, then for slow attach clients to take what remains. */
@@ -44,6 +49,7 @@ struct client {
     bool in, out, err;
     bool in_done; /* its stdin ended (or it sent none) */
     bool dead;
+    uint64_t stall_since; /* monotonic ns it passed CLIENT_HIGH_WATER, 0 if below */
     char line[CTL_LINE_MAX];
     size_t line_len;
     char *buf; /* pending output: buf[off, off + len) */
@@ -154,6 +160,7 @@ static void report_err(int code, int exit_code, const char *msg)
 
 static struct client *client_add(struct shim *s, int fd)
 {
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, on purpose. */
     struct client **v = realloc(s->clients, (s->n_clients + 1) * sizeof(*v));
     if (!v)
         return NULL;
@@ -201,7 +208,7 @@ static void client_queue(struct client *c, const void *data, size_t len)
             c->off = 0;
         }
         if (c->len + len > c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 16 * 1024;
+            size_t cap = c->cap ? c->cap * 2 : (size_t)16 * 1024;
             while (cap < c->len + len)
                 cap *= 2;
             if (cap > CLIENT_BUF_MAX)
@@ -370,6 +377,31 @@ static void ctl_reply(struct client *c, const char *msg)
     client_drop(c);
 }
 
+/* "resize <rows> <cols>", each a decimal number, nothing else. */
+static bool parse_resize(const char *line, unsigned *rows, unsigned *cols)
+{
+    unsigned long v[2];
+    const char *p = line + 6;
+    char *end;
+
+    if (!strneq(line, "resize", 6))
+        return false;
+    for (int i = 0; i < 2; i++) {
+        if (*p != ' ' || p[1] < '0' || p[1] > '9')
+            return false;
+        errno = 0;
+        v[i] = strtoul(p + 1, &end, 10);
+        if (errno != 0 || v[i] > UINT_MAX)
+            return false;
+        p = end;
+    }
+    if (*p != '\0')
+        return false;
+    *rows = (unsigned)v[0];
+    *cols = (unsigned)v[1];
+    return true;
+}
+
 static void ctl_command(struct shim *s, struct client *c, char *line, const char *rest,
                         size_t rest_len)
 {
@@ -399,8 +431,7 @@ static void ctl_command(struct shim *s, struct client *c, char *line, const char
     }
 
     unsigned rows, cols;
-    char extra;
-    if (sscanf(line, "resize %u %u%c", &rows, &cols, &extra) == 2) {
+    if (parse_resize(line, &rows, &cols)) {
         char msg[ISO_ERR_MSG_MAX];
         if (s->master < 0) {
             ctl_reply(c, "err the container has no terminal\n");
@@ -578,12 +609,28 @@ static void loop(struct shim *s)
                 return;
         }
 
+        /* Hold the output for a slow client, within its stall time; never after the exit,
+         * when the log must get everything before the drain time ends. */
+        uint64_t now = iso_now_mono_ns(), hold_until = 0;
+        for (size_t i = 0; !s->exited && i < s->n_clients; i++) {
+            struct client *c = s->clients[i];
+            if (c->len < CLIENT_HIGH_WATER) {
+                c->stall_since = 0;
+                continue;
+            }
+            if (c->stall_since == 0)
+                c->stall_since = now;
+            uint64_t until = c->stall_since + CLIENT_STALL_MS * 1000000ULL;
+            if (until > now && until > hold_until)
+                hold_until = until;
+        }
+
         /* Fixed slots first, then one per client, in client order. */
         enum { P_OUT, P_ERR, P_IN, P_PID, P_SIG, P_LISTEN, P_CLIENTS };
         size_t n = 0;
         bool ok = true;
-        ok &= pfd_push(s, &n, s->out_fd, POLLIN) != NULL;
-        ok &= pfd_push(s, &n, s->err_fd, POLLIN) != NULL;
+        ok &= pfd_push(s, &n, hold_until ? -1 : s->out_fd, POLLIN) != NULL;
+        ok &= pfd_push(s, &n, hold_until ? -1 : s->err_fd, POLLIN) != NULL;
         ok &= pfd_push(s, &n, s->in_len > 0 ? s->in_fd : -1, POLLOUT) != NULL;
         ok &= pfd_push(s, &n, s->exited ? -1 : s->pidfd, POLLIN) != NULL;
         ok &= pfd_push(s, &n, s->sigfd, POLLIN) != NULL;
@@ -604,7 +651,10 @@ static void loop(struct shim *s)
             continue;
         }
 
-        int r = poll(s->pfds, n, s->exited ? timeout_left(deadline) : -1);
+        int timeout = s->exited    ? timeout_left(deadline)
+                      : hold_until ? timeout_left(hold_until)
+                                   : -1;
+        int r = poll(s->pfds, n, timeout);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -855,7 +905,8 @@ out:
 
 int main(int argc, char **argv)
 {
-    struct shim s = {.out_fd = -1,
+    struct shim s = {.log = {.fd = -1},
+                     .out_fd = -1,
                      .err_fd = -1,
                      .master = -1,
                      .in_fd = -1,
@@ -909,6 +960,8 @@ int main(int argc, char **argv)
         report_err(err.code ? err.code : EIO, code, err.msg);
         if (s.listen_fd >= 0)
             (void)unlinkat(s.dirfd, "shim.sock", 0);
+        clients_finish(&s);
+        shim_log_close(&s.log);
         return 1;
     }
 
