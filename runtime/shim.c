@@ -626,7 +626,7 @@ static void loop(struct shim *s)
         }
 
         /* Fixed slots first, then one per client, in client order. */
-        enum { P_OUT, P_ERR, P_IN, P_PID, P_SIG, P_LISTEN, P_CLIENTS };
+        enum { SLOT_OUT, SLOT_ERR, SLOT_IN, SLOT_PID, SLOT_SIG, SLOT_LISTEN, SLOT_CLIENTS };
         size_t n = 0;
         bool ok = true;
         ok &= pfd_push(s, &n, hold_until ? -1 : s->out_fd, POLLIN) != NULL;
@@ -662,28 +662,28 @@ static void loop(struct shim *s)
         }
         struct pollfd *p = s->pfds;
         /* Exit first, so that the output read below is the last and nothing is missed. */
-        if (p[P_SIG].revents)
+        if (p[SLOT_SIG].revents)
             drain_signals(s);
-        if (p[P_SIG].revents || p[P_PID].revents)
+        if (p[SLOT_SIG].revents || p[SLOT_PID].revents)
             reap(s);
-        if (p[P_OUT].revents)
+        if (p[SLOT_OUT].revents)
             output_read(s, &s->out_fd, SHIM_STREAM_STDOUT);
-        if (p[P_ERR].revents)
+        if (p[SLOT_ERR].revents)
             output_read(s, &s->err_fd, SHIM_STREAM_STDERR);
-        if (p[P_IN].revents)
+        if (p[SLOT_IN].revents)
             stdin_flush(s);
-        if (p[P_LISTEN].revents)
+        if (p[SLOT_LISTEN].revents)
             accept_client(s);
-        size_t nc = n - P_CLIENTS;
+        size_t nc = n - SLOT_CLIENTS;
         for (size_t i = 0; i < nc; i++) {
             struct client *c = s->clients[i];
-            short rev = p[P_CLIENTS + i].revents;
+            short rev = p[SLOT_CLIENTS + i].revents;
             if (c->dead || rev == 0)
                 continue;
             if (rev & POLLOUT)
                 client_flush(c);
             if (!c->dead && (rev & (POLLIN | POLLHUP | POLLERR)) &&
-                (p[P_CLIENTS + i].events & POLLIN))
+                (p[SLOT_CLIENTS + i].events & POLLIN))
                 client_read(s, c);
             else if (!c->dead && (rev & (POLLHUP | POLLERR)))
                 client_drop(c);
@@ -962,6 +962,7 @@ int main(int argc, char **argv)
             (void)unlinkat(s.dirfd, "shim.sock", 0);
         clients_finish(&s);
         shim_log_close(&s.log);
+        free(s.pfds);
         return 1;
     }
 
@@ -1000,5 +1001,6 @@ int main(int argc, char **argv)
              iso_now_real_ns());
     (void)write_state_file(s.dirfd, "exit", line);
     (void)unlinkat(s.dirfd, "shim.sock", 0);
+    free(s.pfds);
     return 0;
 }
