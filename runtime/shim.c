@@ -814,6 +814,23 @@ static void stdio_close_child(struct rt_stdio *child)
     *child = (struct rt_stdio){-1, -1, -1};
 }
 
+/* Only once the init exists: it must not inherit ignored signals or a blocked mask. The
+ * container is stopped by signalling its init, never the shim. */
+static void signals_after_start(struct shim *s)
+{
+    sigset_t mask;
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    /* Without it (no memory), the init's pidfd still tells its exit. */
+    s->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
 /* Everything up to the report. On failure, returns the Docker exit code to report (err
  * filled); 0 once "ok" is reported. */
 static int start(struct shim *s, const char *dir, struct iso_err *err)
@@ -874,6 +891,8 @@ static int start(struct shim *s, const char *dir, struct iso_err *err)
     if (r < 0)
         goto out;
     exit_code = 125;
+    /* Before the report: a write to a gone isod must not kill the shim (SIGPIPE). */
+    signals_after_start(s);
 
     uint64_t shim_st = 0, init_st = 0;
     r = proc_starttime(getpid(), &shim_st);
@@ -900,7 +919,7 @@ static int start(struct shim *s, const char *dir, struct iso_err *err)
 out:
     stdio_close_child(&child);
     rt_spec_done(&spec);
-    return exit_code;
+    return exit_code != 0 ? exit_code : 125;
 }
 
 int main(int argc, char **argv)
@@ -966,17 +985,6 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* Only now: the init must not inherit ignored signals or a blocked mask. The container is
-     * stopped by signalling its init, never the shim. */
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     /* An exit before the mask was set is seen through the pidfd or here. */
     reap(&s);
 
