@@ -341,7 +341,8 @@ static void stdin_feed(struct shim *s, const char *data, size_t len)
     }
     if (len == 0)
         return;
-    /* Bounded by the caller: it reads no more than STDIN_BUF_MAX while this is non-empty. */
+    /* Bounded by the loop: it does not read input clients while this is non-empty, so it
+     * holds at most one read per client. */
     char *b = realloc(s->in_buf, s->in_len + len);
     if (!b)
         return;
@@ -444,15 +445,11 @@ static void ctl_command(struct shim *s, struct client *c, char *line, const char
         struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
         if (ioctl(s->master, TIOCSWINSZ, &ws) < 0) {
             snprintf(msg, sizeof(msg), "err resize: %s\n", strerror(errno));
-            {
-                ctl_reply(c, msg);
-                return;
-            }
-        }
-        {
-            ctl_reply(c, "ok\n");
+            ctl_reply(c, msg);
             return;
         }
+        ctl_reply(c, "ok\n");
+        return;
     }
     ctl_reply(c, "err unknown command\n");
 }
