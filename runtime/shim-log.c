@@ -1,6 +1,7 @@
 #include "runtime/shim-log.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -103,6 +104,25 @@ size_t shim_json_escape(char *out, const void *s, size_t len)
     return (size_t)(o - out);
 }
 
+/* iso_format_rfc3339(), with the date and time of day kept for the second: one entry per line
+ * makes gmtime and strftime the costliest part of the log otherwise. */
+static void format_time(uint64_t ns, char *buf, size_t size)
+{
+    static uint64_t cached_sec = UINT64_MAX;
+    static char cached[32];
+    uint64_t sec = ns / 1000000000ULL;
+
+    if (sec != cached_sec) {
+        iso_format_rfc3339(sec * 1000000000ULL, cached, sizeof(cached));
+        /* Keep "YYYY-MM-DDTHH:MM:SS", drop ".000000000Z". */
+        char *dot = strchr(cached, '.');
+        if (dot)
+            *dot = '\0';
+        cached_sec = sec;
+    }
+    snprintf(buf, size, "%s.%09" PRIu64 "Z", cached, (uint64_t)(ns % 1000000000ULL));
+}
+
 size_t shim_log_entry_format(char *out, enum shim_stream stream, const void *s, size_t len,
                              uint64_t now_ns)
 {
@@ -115,7 +135,7 @@ size_t shim_log_entry_format(char *out, enum shim_stream stream, const void *s, 
                                                    : ",\"stream\":\"stdout\",\"time\":\"";
     size_t mid_len = strlen(mid);
     o = put(o, mid, mid_len);
-    iso_format_rfc3339(now_ns, ts, sizeof(ts));
+    format_time(now_ns, ts, sizeof(ts));
     size_t ts_len = strlen(ts);
     o = put(o, ts, ts_len);
     o = put(o, "\"}\n", 3);
@@ -198,13 +218,32 @@ static int log_rotate(struct shim_log *log)
     return r < 0 ? r : log_open_file(log, O_TRUNC);
 }
 
+/* Writes the batched entries. Entries are whole lines, so a reader never sees half of one
+ * (the file is appended to, and a regular file takes a write whole). */
+static void log_out_flush(struct shim_log *log)
+{
+    if (log->out_len > 0 && log->fd >= 0) {
+        int r = iso_write_all(log->fd, log->out, log->out_len);
+        if (r < 0)
+            log->write_error = r;
+        else
+            log->size += log->out_len;
+    }
+    log->out_len = 0;
+    if (log->out_cap > OUT_KEEP_MAX) {
+        log->out = (free(log->out), NULL);
+        log->out_cap = 0;
+    }
+}
+
 static void log_entry(struct shim_log *log, enum shim_stream stream, const char *s, size_t len,
                       uint64_t now_ns)
 {
     int r;
 
     /* Like Docker: rotate once the live file has reached the limit, before the next entry. */
-    if (log->max_size > 0 && log->size >= log->max_size) {
+    if (log->max_size > 0 && log->size + log->out_len >= log->max_size) {
+        log_out_flush(log);
         r = log_rotate(log);
         if (r < 0) {
             log->write_error = r;
@@ -217,7 +256,7 @@ static void log_entry(struct shim_log *log, enum shim_stream stream, const char 
         return;
     }
 
-    size_t need = shim_log_entry_max(len);
+    size_t need = log->out_len + shim_log_entry_max(len);
     if (!log->out || need > log->out_cap) {
         char *p = realloc(log->out, need);
         if (!p) {
@@ -227,16 +266,9 @@ static void log_entry(struct shim_log *log, enum shim_stream stream, const char 
         log->out = p;
         log->out_cap = need;
     }
-    size_t n = shim_log_entry_format(log->out, stream, s, len, now_ns);
-    r = iso_write_all(log->fd, log->out, n);
-    if (r < 0)
-        log->write_error = r;
-    else
-        log->size += n;
-    if (log->out_cap > OUT_KEEP_MAX) {
-        log->out = (free(log->out), NULL);
-        log->out_cap = 0;
-    }
+    log->out_len += shim_log_entry_format(log->out + log->out_len, stream, s, len, now_ns);
+    if (log->out_len >= OUT_KEEP_MAX)
+        log_out_flush(log);
 }
 
 void shim_log_write(struct shim_log *log, enum shim_stream stream, const void *buf, size_t len,
@@ -280,6 +312,7 @@ void shim_log_write(struct shim_log *log, enum shim_stream stream, const void *b
             log->pending_len[i] = 0;
         }
     }
+    log_out_flush(log);
 }
 
 void shim_log_flush(struct shim_log *log, enum shim_stream stream, uint64_t now_ns)
@@ -293,10 +326,12 @@ void shim_log_flush(struct shim_log *log, enum shim_stream stream, uint64_t now_
         log->pending_len[i] = 0;
         log->pending[i] = (free(log->pending[i]), NULL);
     }
+    log_out_flush(log);
 }
 
 void shim_log_close(struct shim_log *log)
 {
+    log_out_flush(log);
     log->fd = safe_close(log->fd);
     free(log->path);
     free(log->pending[0]);

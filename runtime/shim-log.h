@@ -26,9 +26,9 @@ struct shim_log {
     /* the current unfinished line of each stream, SHIM_LOG_LINE_MAX bytes, malloc'd lazily */
     char *pending[2];
     size_t pending_len[2];
-    /* scratch for one encoded entry, kept between entries while small */
+    /* entries waiting to be written (one write per read of output), freed while large */
     char *out;
-    size_t out_cap;
+    size_t out_len, out_cap;
 };
 
 /* Opens (creates, mode 0640, appending) the log at path. max_files >= 1 counts the live
@@ -47,7 +47,8 @@ void shim_log_write(struct shim_log *log, enum shim_stream stream, const void *b
  * ended. */
 void shim_log_flush(struct shim_log *log, enum shim_stream stream, uint64_t now_ns);
 
-/* Flushes nothing; closes the file and frees the buffers. */
+/* Writes the entries already made (not unfinished lines), closes the file and frees the
+ * buffers. */
 void shim_log_close(struct shim_log *log);
 
 /* Appends the JSON string literal for len bytes of s, as Docker's jsonlog writes it, to out

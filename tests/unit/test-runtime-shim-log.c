@@ -203,6 +203,48 @@ static void test_rotation(void)
     ASSERT_EQ(st.st_mode & 07777, 0640);
 }
 
+static void test_rotation_one_write(void)
+{
+    struct shim_log log;
+    struct iso_err err = {0};
+    char path[192], lines[128] = "";
+
+    /* All ten lines in one read: the batch is cut where the file reaches the limit. */
+    for (int i = 0; i < 10; i++)
+        snprintf(lines + strlen(lines), sizeof(lines) - strlen(lines), "line%d\n", i);
+    reset();
+    ASSERT_EQ(shim_log_open(&log, logpath, 200, 3, &err), 0);
+    shim_log_write(&log, SHIM_STREAM_STDOUT, lines, strlen(lines), T0);
+    shim_log_close(&log);
+
+    _cleanup_free_ char *live = slurp(logpath);
+    ASSERT_EQ(count_lines(live), 1);
+    ASSERT_STRSTR(live, "line9");
+    snprintf(path, sizeof(path), "%s.1", logpath);
+    _cleanup_free_ char *r1 = slurp(path);
+    ASSERT_EQ(count_lines(r1), 3);
+    ASSERT_STRSTR(r1, "line6");
+}
+
+static void test_time_across_seconds(void)
+{
+    char out[256];
+
+    /* The date part is cached per second: it must change with the second, either way. */
+    size_t n = shim_log_entry_format(out, SHIM_STREAM_STDOUT, "", 0, T0 - 7 + 999999999ULL);
+    out[n] = '\0';
+    ASSERT_STRSTR(out, "\"2026-12-04T14:00:00.999999999Z\"");
+    n = shim_log_entry_format(out, SHIM_STREAM_STDOUT, "", 0, T0 + 1000000000ULL);
+    out[n] = '\0';
+    ASSERT_STRSTR(out, "\"2026-12-04T14:00:01.000000007Z\"");
+    n = shim_log_entry_format(out, SHIM_STREAM_STDOUT, "", 0, 86400ULL * 1000000000ULL);
+    out[n] = '\0';
+    ASSERT_STRSTR(out, "\"1970-01-02T00:00:00.000000000Z\"");
+    n = shim_log_entry_format(out, SHIM_STREAM_STDOUT, "", 0, T0);
+    out[n] = '\0';
+    ASSERT_STRSTR(out, "\"2026-12-04T14:00:00.000000007Z\"");
+}
+
 static void test_rotation_one_file(void)
 {
     struct shim_log log;
@@ -265,6 +307,8 @@ int main(void)
     TEST(test_long_line);
     TEST(test_line_of_max_length);
     TEST(test_rotation);
+    TEST(test_rotation_one_write);
+    TEST(test_time_across_seconds);
     TEST(test_rotation_one_file);
     TEST(test_reopen_appends);
     TEST(test_frame_header);
