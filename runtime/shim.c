@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
@@ -42,6 +43,10 @@
  * open, then for slow attach clients to take what remains. */
 #define DRAIN_TIMEOUT_MS 2000
 #define FLUSH_TIMEOUT_MS 2000
+
+/* Set when a large buffer went back to malloc: the loop trims the heap before it next
+ * sleeps, so that a burst of output does not stay in the shim's resident memory. */
+static bool heap_trim;
 
 struct client {
     int fd;
@@ -175,6 +180,7 @@ static struct client *client_add(struct shim *s, int fd)
 
 static void client_drop(struct client *c)
 {
+    heap_trim |= c->cap > 0;
     c->dead = true;
     c->fd = safe_close(c->fd);
     c->buf = (free(c->buf), NULL);
@@ -264,6 +270,7 @@ static void client_flush(struct client *c)
         c->len -= (size_t)n;
     }
     /* Idle clients hold no buffer. */
+    heap_trim |= c->cap > 0;
     c->buf = (free(c->buf), NULL);
     c->off = c->cap = 0;
 }
@@ -534,6 +541,8 @@ static void output_read(struct shim *s, int *fdp, enum shim_stream stream)
         *fdp = -1;
         return;
     }
+    /* A full read: more is coming, and the log's and clients' buffers grow. */
+    heap_trim |= (size_t)n == sizeof(buf);
     shim_log_write(&s->log, stream, buf, (size_t)n, iso_now_real_ns());
     broadcast(s, stream, buf, (size_t)n);
 }
@@ -648,6 +657,10 @@ static void loop(struct shim *s)
             continue;
         }
 
+        if (heap_trim && !s->exited && !hold_until) {
+            (void)malloc_trim(0);
+            heap_trim = false;
+        }
         int timeout = s->exited    ? timeout_left(deadline)
                       : hold_until ? timeout_left(hold_until)
                                    : -1;
@@ -970,6 +983,10 @@ int main(int argc, char **argv)
     }
     if (null_fd > STDERR_FILENO)
         safe_close(null_fd);
+
+    /* Buffers past 64 KiB (a slow client's, a long line's entry) get their own mapping and
+     * go back to the kernel when freed. */
+    (void)mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 
     int code = start(&s, argv[1], &err);
     if (code != 0) {
