@@ -346,6 +346,23 @@ static int make_state_dir(struct ctr *c, struct iso_err *err)
     return 0;
 }
 
+/* Removes the tree at an absolute path (store_rm_rf_at takes one name under a directory). */
+static int rm_path(const char *path)
+{
+    char parent[PATH_MAX];
+    char *slash;
+
+    snprintf(parent, sizeof(parent), "%s", path);
+    slash = strrchr(parent, '/');
+    if (!slash || slash == parent)
+        return -EINVAL;
+    *slash = '\0';
+    _cleanup_close_ int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    return store_rm_rf_at(fd, slash + 1);
+}
+
 int eng_ctr_create(struct engine *e, const char *name, json_t *body, char ret_id[65],
                    json_t **ret_warnings, struct iso_err *err)
 {
@@ -446,7 +463,7 @@ int eng_ctr_create(struct engine *e, const char *name, json_t *body, char ret_id
     emit(c, "create", NULL);
     return 0;
 fail:
-    (void)store_rm_rf_at(AT_FDCWD, dir);
+    (void)rm_path(dir);
     ctr_free(c);
     return r;
 }
@@ -652,9 +669,7 @@ static void start_failed(struct start_op *op, int code, int exit_code, const cha
     persist(c);
     log_info("container start failed", "id=%.12s err=\"%s\"", c->id, msg);
     /* 126/127 are the user's doing (moby answers them 400); the rest is ours. */
-    iso_err_set(&err, exit_code == 125 ? (code > 0 ? code : EIO) : EINVAL, "%s", msg);
-    if (exit_code == 125 && err.code == EINVAL)
-        err.code = EIO;
+    iso_err_set(&err, exit_code == 125 ? EIO : EINVAL, "%s", msg);
     emit(c, "die",
          json_pack("{s:s}", "exitCode",
                    exit_code == 125   ? "125"
@@ -1326,7 +1341,7 @@ static void remove_work(uv_work_t *w)
     fd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0)
         op->size = du_at(fd);
-    op->result = store_rm_rf_at(AT_FDCWD, op->dir);
+    op->result = rm_path(op->dir);
 }
 
 static void remove_after(uv_work_t *w, int status)

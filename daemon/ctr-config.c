@@ -1082,7 +1082,7 @@ json_t *ctr_summary_json(struct ctr *c, bool size)
     free(argv);
     ctr_status_text(c, status, sizeof(status));
     labels = json_object_get(c->cfg, "Labels");
-    j = json_pack("{s:s, s:[s++], s:s, s:s, s:s, s:I, s:[], s:o, s:s, s:s, s:{s:s}, s:{s:o}, "
+    j = json_pack("{s:s, s:[s+], s:s, s:s, s:s, s:I, s:[], s:o, s:s, s:s, s:{s:s}, s:{s:o}, "
                   "s:o}",
                   "Id", c->id, "Names", "/", c->name, "Image", ctr_cfg_str(c->cfg, "Image"),
                   "ImageID", c->image_id, "Command", command ? command : "", "Created",

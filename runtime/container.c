@@ -890,6 +890,18 @@ static void resolve_user(struct child *c, struct user_info *u)
                     add_group(c, u, gid);
         }
     }
+    /* The primary group is a supplementary one too, as Docker does since the fix for
+     * CVE-2023-25173 (a process could otherwise drop it with setgroups and escape a
+     * negative group permission). */
+    gid_t rest[ARRAY_SIZE(u->groups)];
+    size_t n = 0;
+    for (size_t i = 0; i < u->n_groups; i++)
+        if (u->groups[i] != u->gid)
+            rest[n++] = u->groups[i];
+    u->n_groups = 0;
+    add_group(c, u, u->gid);
+    for (size_t i = 0; i < n; i++)
+        add_group(c, u, rest[i]);
     for (size_t i = 0; i < spec->n_group_add; i++) {
         if (!group_find(group, spec->group_add[i], &id) && !parse_id(spec->group_add[i], &id))
             child_fail(c, ENOENT, 125, "unable to find group %s: no matching entries in group file",
@@ -1081,6 +1093,10 @@ static _noreturn_ void child_main(struct child *c, int syncfd)
     sigset_t none;
     int r;
 
+    /* The container does not outlive its shim: nothing could report its exit or hold its
+     * output, and it would keep its cgroup busy (a shim that died before this is seen as EOF on
+     * the sync pipe below). */
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* The shim's signal mask and handlers are not the container's. */
     sigemptyset(&none);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
@@ -1180,6 +1196,8 @@ static _noreturn_ void child_main(struct child *c, int syncfd)
         child_die(c, errno, "setgid %u", (unsigned)u.gid);
     if (setresuid(u.uid, u.uid, u.uid) < 0)
         child_die(c, errno, "setuid %u", (unsigned)u.uid);
+    /* A change of credentials clears the parent-death signal. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     setup_caps(c, false);
     if (spec->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_die(c, errno, "set no_new_privs");

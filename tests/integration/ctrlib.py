@@ -1,6 +1,7 @@
 """What the container tests share: the busybox image with the probe, a started isod with it
 loaded, and thin wrappers over the container endpoints."""
 import json
+import urllib.parse
 import os
 import socket
 import struct
@@ -9,7 +10,8 @@ import tempfile
 
 from harness import Failure, Isod, cgroup_dirs
 
-import mkimage as mk
+import registry  # noqa: F401  (puts tests/fixtures on sys.path)
+import mkimage as mk  # noqa: E402
 
 _tmp = tempfile.mkdtemp(prefix="isod-ctr-")
 _archive = os.path.join(_tmp, "busybox.tar")
@@ -74,7 +76,7 @@ def create(d, cmd=None, name=None, host=None, status=201, **cfg):
     body.update(cfg)
     body["HostConfig"] = {"NetworkMode": "none"}
     body["HostConfig"].update(host or {})
-    path = "/v1.44/containers/create" + (f"?name={name}" if name else "")
+    path = "/v1.44/containers/create" + (f"?name={urllib.parse.quote(name)}" if name else "")
     r = d.req("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
     if r.status != status:
         raise Failure(f"create: {r.status} {r.body!r}, want {status}")

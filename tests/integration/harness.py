@@ -306,18 +306,32 @@ def cgroup_dirs(parent):
 
 
 def remove_cgroups(parent):
+    """Kills what is left in a test daemon's cgroups (its containers, by pid) and removes
+    them, deepest first."""
+    dirs = []
     for d in cgroup_dirs(parent):
-        for sub in sorted(os.listdir(d)):
-            p = os.path.join(d, sub)
-            if os.path.isdir(p):
-                try:
-                    os.rmdir(p)
-                except OSError:
-                    pass
+        for root, subs, _ in os.walk(d):
+            dirs.append(root)
+    for d in dirs:
         try:
-            os.rmdir(d)
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                pids = [int(x) for x in f.read().split()]
         except OSError:
-            pass
+            continue
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    for d in sorted(dirs, key=lambda p: -p.count("/")):
+        for _ in range(50):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
 
 
 def _leaks():
