@@ -28,7 +28,7 @@ def sigterm_exits_0_removes_socket_keeps_db(t):
             t.true(not os.path.exists(d.sock), "socket file removed")
             con = sqlite3.connect(f"file:{db_path(d)}?mode=ro", uri=True)
             t.eq(con.execute("PRAGMA integrity_check").fetchone()[0], "ok", "database intact")
-            t.eq(con.execute("PRAGMA user_version").fetchone()[0], 1, "schema version")
+            t.eq(con.execute("PRAGMA user_version").fetchone()[0], 2, "schema version")
             t.eq(con.execute("PRAGMA journal_mode").fetchone()[0], "wal", "journal mode")
             con.close()
             t.contains(d.log(), "isod stopped", "log says it stopped")
