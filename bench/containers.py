@@ -56,11 +56,11 @@ CG_ROOT = "/sys/fs/cgroup"
 CG_PREFIX = f"isodbench-{os.getpid()}-"
 IMAGE = "busybox"
 # outside the temp dir: dockerd's key and plugin dir, the shims' socket dir (always under
-# /run/containerd/s), podman's lock, the crun state dir podman uses, libmount's utab dir;
+# /run/containerd/s), podman's lock, the crun state dir podman uses;
 # children before parents
 OUTSIDE_FILES = ("/etc/docker/key.json", "/dev/shm/libpod_lock")
 OUTSIDE_DIRS = ("/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd",
-                "/run/crun", "/run/mount")
+                "/run/crun")
 
 
 def log(msg):
@@ -355,7 +355,8 @@ class Crun(Engine):
         t0 = time.perf_counter()
         os.mkdir(upper)
         os.mkdir(work)
-        mount("overlay", merged, "overlay", f"lowerdir={self.rootfs},upperdir={upper},workdir={work}")
+        mount("overlay", merged, "overlay",
+              f"lowerdir={self.rootfs},upperdir={upper},workdir={work}")
         try:
             timed(cmd)
         finally:
@@ -396,12 +397,12 @@ class Podman(Engine):
         self.label = f"podman run --rm ({version(['podman', '--version'])})"
 
     def run_once(self, slot):
-        return timed(self.cmd + ["run", "--rm", "--network", "none", "--cgroup-parent", self.cg,
-                                 IMAGE, "true"], env=self.env)
+        return timed(self.cmd + ["run", "--rm", "--pull", "never", "--network", "none",
+                                 "--cgroup-parent", self.cg, IMAGE, "true"], env=self.env)
 
     def start_detached(self):
-        run(self.cmd + ["run", "-d", "--network", "none", "--cgroup-parent", self.cg, IMAGE,
-                        "sleep", "1000"], env=self.env)
+        run(self.cmd + ["run", "-d", "--pull", "never", "--network", "none",
+                        "--cgroup-parent", self.cg, IMAGE, "sleep", "1000"], env=self.env)
 
     def ids(self):
         return run(self.cmd + ["ps", "-aq", "--no-trunc"], env=self.env).split()
@@ -436,6 +437,7 @@ class Docker(Engine):
             "/usr/bin/docker") else "docker")
         self.env = dict(os.environ, DOCKER_CONFIG=os.path.join(b.tmp, "docker-cli"))
         self.cmd = [self.cli, "-H", "unix://" + self.sock]
+        self.pull = ["--pull", "never"]
         self.proc = None
         self.kids = []
         self.label = "docker run --rm"
@@ -457,10 +459,12 @@ class Docker(Engine):
                       f"client {version([self.cli, '--version'])[15:]})")
 
     def run_once(self, slot):
-        return timed(self.cmd + ["run", "--rm", "--network", "none", IMAGE, "true"], env=self.env)
+        return timed(self.cmd + ["run", "--rm"] + self.pull + ["--network", "none", IMAGE, "true"],
+                     env=self.env)
 
     def start_detached(self):
-        run(self.cmd + ["run", "-d", "--network", "none", IMAGE, "sleep", "1000"], env=self.env)
+        run(self.cmd + ["run", "-d"] + self.pull + ["--network", "none", IMAGE, "sleep", "1000"],
+            env=self.env)
 
     def supervisors(self):
         out = []
@@ -477,8 +481,9 @@ class Docker(Engine):
 
     def daemon_pids(self):
         out = {"dockerd": [self.proc.pid]}
-        for k in descendants(self.proc.pid):
-            out.setdefault(exe_name(k), []).append(k)
+        for k in descendants(self.proc.pid):  # containerd; shims are reparented to init
+            if not exe_name(k).startswith("containerd-shim"):
+                out.setdefault(exe_name(k), []).append(k)
         return out
 
     def remove_all(self):
@@ -517,10 +522,14 @@ class Isod(Engine):
                 raise BenchError(f"{p} not found: build isod first (ninja -C {BUILD}) or set "
                                  "ISOD_BIN/ISOCTL, or leave isod out with --only")
         logpath = os.path.join(self.b.tmp, "isod.log")
+        cmd = [self.bin, "--root", self.root, "-H", "unix://" + self.sock, "--log-level", "error"]
+        if "--cgroup-parent" in run([self.bin, "--help"], check=False):
+            cmd += ["--cgroup-parent", self.cg]     # removed with the others at the end
+        else:
+            log("isod: this isod has no --cgroup-parent (nor containers, probably)")
         with open(logpath, "w") as lf:
             self.proc = subprocess.Popen(
-                [self.bin, "--root", self.root, "-H", "unix://" + self.sock, "--log-level",
-                 "error", "--cgroup-parent", self.cg],
+                cmd,
                 stdin=subprocess.DEVNULL, stdout=lf, stderr=lf, start_new_session=True)
         wait_ready(self.sock, self.proc, logpath)
         with open(self.b.image_tar, "rb") as f:
@@ -533,19 +542,23 @@ class Isod(Engine):
                                  env=self.env).returncode == 0
         if has_run:
             self.cmd = [self.ctl, "-H", "unix://" + self.sock]
+            self.pull = []
             self.label = "isoctl run --rm (isod)"
         else:
             cli = os.environ.get("DOCKER") or ("/usr/bin/docker" if os.path.exists(
                 "/usr/bin/docker") else "docker")
             self.cmd = [cli, "-H", "unix://" + self.sock]
+            self.pull = ["--pull", "never"]
             self.label = "docker run --rm against isod (this isoctl has no `run`)"
             log("isod: isoctl has no `run` command; using the docker client against isod")
 
     def run_once(self, slot):
-        return timed(self.cmd + ["run", "--rm", "--network", "none", IMAGE, "true"], env=self.env)
+        return timed(self.cmd + ["run", "--rm"] + self.pull + ["--network", "none", IMAGE, "true"],
+                     env=self.env)
 
     def start_detached(self):
-        run(self.cmd + ["run", "-d", "--network", "none", IMAGE, "sleep", "1000"], env=self.env)
+        run(self.cmd + ["run", "-d"] + self.pull + ["--network", "none", IMAGE, "sleep", "1000"],
+            env=self.env)
 
     def containers(self, all_=False):
         status, body = api(self.sock, "GET", "/v1.44/containers/json" + ("?all=1" if all_ else ""))
@@ -569,7 +582,17 @@ class Isod(Engine):
             if p is None:
                 raise BenchError(f"isod: container {cid[:12]} has no shim.pid")
             self.tracked += [(p[0], p[1]), (p[2], p[3])]
-            out.append((cid, p[0]))
+            sup = p[0]
+            if not alive(p[0], p[1]):
+                # the supervisor is the init's parent (runtime.md: the shim forks after its
+                # report); say so when shim.pid names another process
+                st = proc_stat(p[2])
+                if not st or not alive(p[2], p[3]):
+                    raise BenchError(f"isod: container {cid[:12]}: shim.pid names no live process")
+                log(f"isod: shim.pid of {cid[:12]} names a gone process; using the init's parent")
+                sup = st[1]
+                self.track(sup)
+            out.append((cid, sup))
         return out
 
     def daemon_pids(self):
@@ -881,7 +904,7 @@ def report(b, a, engines, lat, seq, conc, mem):
         rev = "?"
     L = [f"# Container start and supervisor memory, "
          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-         f"`bench/containers.py -n {a.runs} -b {a.batch_rounds} --only {','.join(a.only.split(','))}`"
+         f"`bench/containers.py -n {a.runs} -b {a.batch_rounds} --only {a.only}`"
          f" (isod tree {rev}); kernel {os.uname().release}, {os.cpu_count()} CPUs. Image: busybox "
          f"(Debian busybox-static, one layer) loaded into each engine; every store on /dev/shm; "
          "`--network none` everywhere. Times are end to end from the client's exec to its exit. "
@@ -948,7 +971,8 @@ def report(b, a, engines, lat, seq, conc, mem):
         if "crun" in med:
             L.append(f"- `run --rm` ≤ 1.2x crun run: {med['isod'] / med['crun']:.2f}x, "
                      f"{chk(med['isod'] <= 1.2 * med['crun'])}")
-            L.append(f"- {a.concurrent} at once ≤ 1.5x crun: {mconc['isod'] / mconc['crun']:.2f}x, "
+            L.append(f"- {a.concurrent} at once ≤ 1.5x crun: "
+                     f"{mconc['isod'] / mconc['crun']:.2f}x, "
                      f"{chk(mconc['isod'] <= 1.5 * mconc['crun'])}")
         if "sup_pss10" in im:
             L.append(f"- < 150 KiB PSS per container: {im['sup_pss10']:.0f} KiB, "
