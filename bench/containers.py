@@ -625,14 +625,18 @@ class Bench:
         self.slots = max(a.concurrent, 1)
         self.tmp = tempfile.mkdtemp(prefix="isod-ctrbench-", dir="/dev/shm")
         self.engines = []
-        self.hugetlb_mounted = False
+        self.hugetlb_mounts = 0      # v1 hugetlb mounts made by this run
         self.hugetlb_created = False
+        self.want_hybrid_fix = False
         self.pre = {p: os.path.exists(p) for p in OUTSIDE_FILES + OUTSIDE_DIRS}
         self.done = False
 
     def fix_hybrid_cgroups(self):
         """crun 1.8 refuses a cgroup2 mount that holds controllers next to v1 ones; a v1
-        hugetlb hierarchy takes hugetlb out of cgroup2 (undone in cleanup)."""
+        hugetlb hierarchy takes hugetlb out of cgroup2 (undone in cleanup). Another user of
+        this host may have mounted one already, and may take it away during the run:
+        retry_hybrid() then mounts one again."""
+        self.want_hybrid_fix = True
         try:
             with open(os.path.join(CG_ROOT, "unified", "cgroup.controllers")) as f:
                 ctrls = f.read().split()
@@ -647,8 +651,21 @@ class Bench:
             os.mkdir(d)
             self.hugetlb_created = True
         mount("cgroup", d, "cgroup", "hugetlb")
-        self.hugetlb_mounted = True
+        self.hugetlb_mounts += 1
         log(f"mounted a v1 hugetlb hierarchy at {d} for crun/podman (removed at the end)")
+
+    def retry_hybrid(self, fn, *args):
+        """fn(*args); when crun refused hybrid cgroups because something else on this shared
+        host took the v1 hugetlb hierarchy away meanwhile, mount it again and redo fn once."""
+        try:
+            return fn(*args)
+        except BenchError as ex:
+            if not self.want_hybrid_fix or "hybrid mode" not in str(ex):
+                raise
+            log("warning: the v1 hugetlb hierarchy went away during the run (another user of "
+                "this host?); mounting it again and repeating the measurement")
+            self.fix_hybrid_cgroups()
+            return fn(*args)
 
     def remove_cgroups(self):
         for ctrl in sorted(os.listdir(CG_ROOT)):
@@ -677,6 +694,8 @@ class Bench:
         if self.done:
             return
         self.done = True
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # finish cleaning up first
+            signal.signal(sig, signal.SIG_IGN)
         for e in self.engines:
             try:
                 e.remove_all()
@@ -692,12 +711,18 @@ class Bench:
         time.sleep(0.2)
         unmount_under(self.tmp)
         self.remove_cgroups()
-        if self.hugetlb_mounted:
-            d = os.path.join(CG_ROOT, "hugetlb")
+        d = os.path.join(CG_ROOT, "hugetlb")
+        for _ in range(self.hugetlb_mounts):
+            if d not in mounts_under(d):
+                break
             if umount(d) < 0:
                 log(f"warning: cannot unmount {d}")
-            elif self.hugetlb_created:
+                break
+        if self.hugetlb_created and d not in mounts_under(d):
+            try:
                 os.rmdir(d)
+            except OSError:
+                pass
         shutil.rmtree(self.tmp, ignore_errors=True)
         # written outside the roots by dockerd, containerd's shims, podman and crun: removed
         # when they were not there before (directories only when empty)
@@ -726,6 +751,13 @@ class Bench:
 def pct(v, p):
     s = sorted(v)
     return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def sequential(engine, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        engine.run_once(0)
+    return time.perf_counter() - t0
 
 
 def concurrent(engine, n):
@@ -850,24 +882,21 @@ def bench(b, a, only):
 
     log("warm-up: 2 runs each")
     for e in engines:
-        e.run_once(0)
-        e.run_once(0)
+        b.retry_hybrid(e.run_once, 0)
+        b.retry_hybrid(e.run_once, 0)
     log(f"run --rm true: {a.runs} rounds")
     for r in range(a.runs):
         k = r % len(engines)
         for e in engines[k:] + engines[:k]:
-            lat[e.name].append(e.run_once(0))
+            lat[e.name].append(b.retry_hybrid(e.run_once, 0))
         if (r + 1) % 10 == 0 or r + 1 == a.runs:
             log(f"round {r + 1}: " + ", ".join(f"{n} {statistics.median(v) * 1e3:.1f}"
                                                 for n, v in lat.items()) + " ms (medians so far)")
     for r in range(a.batch_rounds):
         k = r % len(engines)
         for e in engines[k:] + engines[:k]:
-            t0 = time.perf_counter()
-            for _ in range(a.sequential):
-                e.run_once(0)
-            seq[e.name].append(time.perf_counter() - t0)
-            conc[e.name].append(concurrent(e, a.concurrent))
+            seq[e.name].append(b.retry_hybrid(sequential, e, a.sequential))
+            conc[e.name].append(b.retry_hybrid(concurrent, e, a.concurrent))
             log(f"batch round {r + 1} {e.name}: {a.sequential} sequential "
                 f"{seq[e.name][-1]:.2f} s, {a.concurrent} concurrent {conc[e.name][-1]:.2f} s")
     if not a.no_mem:
