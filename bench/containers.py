@@ -164,10 +164,13 @@ def comm(pid):
 
 
 def exe_name(pid):
+    """Basename of the executable; "isod-shim" for isod's shim, run from a sealed memfd
+    ("/memfd:isod-shim (deleted)")."""
     try:
-        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+        name = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
     except OSError:
         return comm(pid)
+    return name.removeprefix("memfd:").removesuffix(" (deleted)")
 
 
 def run(cmd, env=None, check=True, timeout=300):
@@ -251,6 +254,12 @@ def version(cmd):
         return run(cmd, check=False, timeout=20).strip().splitlines()[0]
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "?"
+
+
+def short_version(cmd):
+    """"Docker version 20.10.24+dfsg1, build 5d6db84" -> "20.10.24+dfsg1"."""
+    w = version(cmd).replace(",", " ").split()
+    return w[2] if len(w) > 2 and w[1] == "version" else " ".join(w)
 
 
 # ---------------------------------------------------------------------------------- engines
@@ -394,7 +403,7 @@ class Podman(Engine):
                     '"nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\n'
                     'events_logger = "file"\n')
         run(self.cmd + ["load", "-q", "-i", self.b.image_tar], env=self.env)
-        self.label = f"podman run --rm ({version(['podman', '--version'])})"
+        self.label = f"podman run --rm ({short_version(['podman', '--version'])})"
 
     def run_once(self, slot):
         return timed(self.cmd + ["run", "--rm", "--pull", "never", "--network", "none",
@@ -455,8 +464,8 @@ class Docker(Engine):
         for k in descendants(self.proc.pid):   # containerd, stopped by pid at the end
             self.track(k)
         run(self.cmd + ["load", "-q", "-i", self.b.image_tar], env=self.env)
-        self.label = (f"docker run --rm (dockerd {version(['dockerd', '--version'])[15:]}, "
-                      f"client {version([self.cli, '--version'])[15:]})")
+        self.label = (f"docker run --rm (dockerd {short_version(['dockerd', '--version'])}, "
+                      f"client {short_version([self.cli, '--version'])})")
 
     def run_once(self, slot):
         return timed(self.cmd + ["run", "--rm"] + self.pull + ["--network", "none", IMAGE, "true"],
@@ -780,12 +789,12 @@ def concurrent(engine, n):
     return dt
 
 
-def measure_memory(e, a, res):
-    if not hasattr(e, "start_detached") or e.supervisor is None:
+def measure_memory(b, e, a, res):
+    if e.supervisor is None:
         return
     log(f"{e.name}: starting {a.mem} sleep containers")
     for _ in range(a.mem):
-        e.start_detached()
+        b.retry_hybrid(e.start_detached)
     time.sleep(2)
     sups = e.supervisors()
     if len(sups) != a.mem:
@@ -797,7 +806,7 @@ def measure_memory(e, a, res):
     if a.daemon_mem > a.mem:
         log(f"{e.name}: starting {a.daemon_mem - a.mem} more")
         for _ in range(a.daemon_mem - a.mem):
-            e.start_detached()
+            b.retry_hybrid(e.start_detached)
         time.sleep(2)
         sups = e.supervisors()
         if len(sups) != a.daemon_mem:
@@ -901,7 +910,7 @@ def bench(b, a, only):
                 f"{seq[e.name][-1]:.2f} s, {a.concurrent} concurrent {conc[e.name][-1]:.2f} s")
     if not a.no_mem:
         for e in engines:
-            measure_memory(e, a, mem[e.name])
+            measure_memory(b, e, a, mem[e.name])
 
     text = report(b, a, engines, lat, seq, conc, mem)
     print(text)
@@ -924,6 +933,7 @@ def ratio(x, y):
 
 def report(b, a, engines, lat, seq, conc, mem):
     names = [e.name for e in engines]
+    isod = next((e for e in engines if e.name == "isod"), None)
     med = {n: statistics.median(v) * 1e3 for n, v in lat.items()}
     mseq = {n: statistics.median(v) for n, v in seq.items() if v}
     mconc = {n: statistics.median(v) for n, v in conc.items() if v}
@@ -934,10 +944,11 @@ def report(b, a, engines, lat, seq, conc, mem):
     L = [f"# Container start and supervisor memory, "
          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
          f"`bench/containers.py -n {a.runs} -b {a.batch_rounds} --only {a.only}`"
-         f" (isod tree {rev}); kernel {os.uname().release}, {os.cpu_count()} CPUs. Image: busybox "
+         f" (tree {rev}); kernel {os.uname().release}, {os.cpu_count()} CPUs. Image: busybox "
          f"(Debian busybox-static, one layer) loaded into each engine; every store on /dev/shm; "
          "`--network none` everywhere. Times are end to end from the client's exec to its exit. "
-         "Compare ratios inside one run: the machines are shared VMs.", "",
+         "Compare ratios inside one run: the machines are shared VMs."
+         + (f" isod: `{isod.bin}`, {version([isod.bin, '--version'])}." if isod else ""), "",
          "| engine | what runs | `run --rm true` median ms | p90 | min | vs crun | "
          f"{a.sequential} one after another, s | vs crun | {a.concurrent} at once, s | vs crun |",
          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
