@@ -448,7 +448,6 @@ invalid:
 static int add_mount(struct collect *c, const char *arg, struct iso_err *err)
 {
     _cleanup_free_ char *copy = strdup(arg);
-    _cleanup_json_ json_t *bind_opts = NULL, *tmpfs_opts = NULL;
     const char *type = "volume", *source = NULL, *target = NULL, *propagation = NULL;
     int64_t tmpfs_size = -1, tmpfs_mode = -1;
     bool readonly = false;
