@@ -31,8 +31,14 @@ static int failure_stream(const char *msg, bool tty)
 {
     int sv[2];
     size_t len = strlen(msg) + 2;
-    unsigned char hdr[8] = {1, 0, 0, 0, (unsigned char)(len >> 24), (unsigned char)(len >> 16),
-                            (unsigned char)(len >> 8), (unsigned char)len};
+    unsigned char hdr[8] = {1,
+                            0,
+                            0,
+                            0,
+                            (unsigned char)(len >> 24),
+                            (unsigned char)(len >> 16),
+                            (unsigned char)(len >> 8),
+                            (unsigned char)len};
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;

@@ -672,10 +672,10 @@ static void start_failed(struct start_op *op, int code, int exit_code, const cha
     /* 126/127 are the user's doing (moby answers them 400); the rest is ours. */
     iso_err_set(&err, exit_code == 125 ? EIO : EINVAL, "%s", msg);
     ctr_emit(c, "die",
-         json_pack("{s:s}", "exitCode",
-                   exit_code == 125   ? "125"
-                   : exit_code == 126 ? "126"
-                                      : "127"));
+             json_pack("{s:s}", "exitCode",
+                       exit_code == 125   ? "125"
+                       : exit_code == 126 ? "126"
+                                          : "127"));
     start_finish(op, &err);
     run_waiters(c);
     /* moby removes an AutoRemove container whose start failed. */

@@ -240,8 +240,8 @@ static int console_size(json_t *body, unsigned short *h, unsigned short *w, stru
 
     if (!cs || json_is_null(cs))
         return 0;
-    if (!json_is_array(cs) || json_array_size(cs) != 2 ||
-        !json_is_integer(json_array_get(cs, 0)) || !json_is_integer(json_array_get(cs, 1)))
+    if (!json_is_array(cs) || json_array_size(cs) != 2 || !json_is_integer(json_array_get(cs, 0)) ||
+        !json_is_integer(json_array_get(cs, 1)))
         return iso_err_set(err, EINVAL, "ConsoleSize: must be [height, width]");
     json_int_t vh = json_integer_value(json_array_get(cs, 0)),
                vw = json_integer_value(json_array_get(cs, 1));
@@ -278,11 +278,6 @@ int eng_exec_create(struct engine *e, const char *ctr, json_t *body, char ret_id
 
     if (!c)
         return -err->code;
-    if (c->state != ENG_CTR_RUNNING || c->starting)
-        return iso_err_set(err, EBUSY, "container %s is not running", c->id);
-    if (c->state == ENG_CTR_PAUSED)
-        return iso_err_set(err, EBUSY, "container %s is paused, unpause the container before exec",
-                           c->id);
     x = calloc(1, sizeof(*x));
     if (!x)
         return iso_err_set(err, ENOMEM, "out of memory");
@@ -303,9 +298,20 @@ int eng_exec_create(struct engine *e, const char *ctr, json_t *body, char ret_id
         r = iso_err_set(err, EINVAL, "No exec command specified");
         goto fail;
     }
+    if (c->state == ENG_CTR_PAUSED) {
+        r = iso_err_set(err, EBUSY, "container %s is paused, unpause the container before exec",
+                        c->id);
+        goto fail;
+    }
+    if (c->state != ENG_CTR_RUNNING || c->starting) {
+        r = iso_err_set(err, EBUSY, "container %s is not running", c->id);
+        goto fail;
+    }
     if (x->workdir[0] && x->workdir[0] != '/') {
-        r = iso_err_set(err, EINVAL, "the working directory '%s' is invalid, it needs to be an "
-                                     "absolute path", x->workdir);
+        r = iso_err_set(err, EINVAL,
+                        "the working directory '%s' is invalid, it needs to be an "
+                        "absolute path",
+                        x->workdir);
         goto fail;
     }
     if (ctr_random_id(x->id) < 0) {
@@ -588,9 +594,8 @@ int eng_exec_inspect(struct engine *e, const char *id, json_t **ret, struct iso_
                   "ID", x->id, "ContainerID", x->c->id, "Running", x->running, "ExitCode",
                   x->ended ? json_integer(x->exit_code) : json_null(), "Pid", (int)x->pid,
                   "OpenStdin", x->attach_in, "OpenStdout", x->attach_out, "OpenStderr",
-                  x->attach_err, "CanRemove", 0, "DetachKeys", x->detach_keys,
-                  "ProcessConfig", "entrypoint",
-                  json_string_value(json_array_get(x->cmd, 0)), "arguments",
+                  x->attach_err, "CanRemove", 0, "DetachKeys", x->detach_keys, "ProcessConfig",
+                  "entrypoint", json_string_value(json_array_get(x->cmd, 0)), "arguments",
                   args ? args : json_array(), "privileged", x->privileged, "user", x->user, "tty",
                   x->tty);
     if (!j)

@@ -503,12 +503,20 @@ static void exec_start(struct shim *s, struct client *c, const char *arg, const 
     snprintf(x->id, sizeof(x->id), "%s", spec.id);
     x->terminal = spec.terminal;
     x->stdin_open = spec.stdin_open;
-    if (stdio_setup(&x->io, &spec, &child, &err) < 0)
+    /* With a terminal the exec makes its pty inside the container and hands us the master. */
+    if (!spec.terminal && stdio_setup(&x->io, &spec, &child, &err) < 0)
         goto fail;
+    int master = -1;
     if (rt_exec_start(&spec, s->pidfd, (const char *const *)spec.cgroups, &child, &x->pid,
-                      &x->pidfd, &exit_code, &err) < 0)
+                      &x->pidfd, &master, &exit_code, &err) < 0)
         goto fail;
     stdio_close_child(&child);
+    if (master >= 0) {
+        x->io.master = x->io.out_fd = master;
+        (void)set_nonblock(master);
+        if (x->stdin_open)
+            x->io.in_fd = master;
+    }
     rt_spec_done(&spec);
 
     snprintf(line, sizeof(line), "ok %d\n", (int)x->pid);
@@ -936,6 +944,7 @@ static void loop(struct shim *s)
                 ev |= POLLOUT;
             ok &= pfd_push(s, &n, c->fd, ev) != NULL;
         }
+        size_t nc = n - SLOT_CLIENTS;
         /* Four per exec: output, errors, input, exit. */
         for (struct exec *x = s->execs; ok && x; x = x->next) {
             bool hold = !x->exited && x->c && !x->c->dead && x->c->len >= CLIENT_HIGH_WATER;
@@ -980,7 +989,6 @@ static void loop(struct shim *s)
             stdin_flush(&s->io);
         if (p[SLOT_LISTEN].revents)
             accept_client(s);
-        size_t nc = s->n_clients;
         for (size_t i = 0; i < nc; i++) {
             struct client *c = s->clients[i];
             short rev = p[SLOT_CLIENTS + i].revents;
