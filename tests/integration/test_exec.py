@@ -193,5 +193,68 @@ def docker_cli_exec(t):
         rm(d, cid, force=True)
 
 
+@test
+def isoctl_exec(t):
+    with Daemon() as d:
+        cid = running(d)
+        r = isoctl("exec", cid, "echo", "hi", host=d.sock)
+        t.eq((r.returncode, r.stdout), (0, "hi\n"), "echo")
+        t.eq(isoctl("exec", cid, "sh", "-c", "exit 3", host=d.sock).returncode, 3, "exit 3")
+        r = isoctl("exec", cid, "nosuch", host=d.sock)
+        t.eq(r.returncode, 127, "not found")
+        t.contains(r.stdout, 'exec: "nosuch": executable file not found in $PATH', "message")
+        t.eq(isoctl("exec", cid, "/etc", host=d.sock).returncode, 126, "not runnable")
+        r = isoctl("exec", "-u", "1000", "-w", "/tmp", "-e", "A=b", cid, "sh", "-c",
+                   "echo $(id -u) $(pwd) $A", host=d.sock)
+        t.eq(r.stdout, "1000 /tmp b\n", "options")
+        r = isoctl("exec", "-i", cid, "sh", "-c", "cat; echo end", host=d.sock,
+                   input="piped\n")
+        t.eq((r.returncode, r.stdout), (0, "piped\nend\n"), "stdin")
+        r = isoctl("exec", "-t", cid, "tty", host=d.sock)
+        t.true(r.stdout.startswith("/dev/pts/"), f"tty: {r.stdout!r}")
+        t.eq(isoctl("exec", "-d", cid, "sleep", "1", host=d.sock).returncode, 0, "detached")
+        r = isoctl("exec", "--privileged", cid, "grep", "CapEff", "/proc/self/status",
+                   host=d.sock)
+        t.true(r.stdout.split()[1] != exec_run(d, cid, ["grep", "CapEff", "/proc/self/status"])
+               [1].split()[1], "privileged has more capabilities")
+        stopped = create(d, ["true"])
+        r = isoctl("exec", stopped, "echo", host=d.sock)
+        t.eq(r.returncode, 1, "stopped container")
+        t.contains(r.stderr, "is not running", "stopped message")
+        rm(d, stopped)
+        rm(d, cid, force=True)
+
+
+def pane(name):
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True,
+                          text=True).stdout
+
+
+@test
+def isoctl_exec_interactive_in_tmux(t):
+    if not shutil.which("tmux"):
+        raise Failure("tmux is not installed (scripts/deps.sh installs it)")
+    from harness import ISOCTL
+    with Daemon() as d:
+        cid = running(d)
+        name = f"isod-exec-{os.getpid()}-{time.monotonic_ns()}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24",
+                        f"{ISOCTL} -H unix://{d.sock} exec -it {cid} sh"], check=True)
+        try:
+            wait_until(lambda: "/ #" in pane(name), 10, "the shell's prompt")
+            subprocess.run(["tmux", "send-keys", "-t", name, "echo $((6*7))", "Enter"],
+                           check=True)
+            wait_until(lambda: "\n42\n" in pane(name), 10, "42 on the screen")
+            subprocess.run(["tmux", "send-keys", "-t", name, "stty size", "Enter"], check=True)
+            wait_until(lambda: "24 80" in pane(name), 10, "the tmux size in the container")
+            subprocess.run(["tmux", "send-keys", "-t", name, "exit", "Enter"], check=True)
+            wait_until(lambda: subprocess.run(["tmux", "has-session", "-t", name],
+                                              capture_output=True).returncode != 0,
+                       10, "isoctl to exit with the shell")
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        rm(d, cid, force=True)
+
+
 if __name__ == "__main__":
     run()
