@@ -165,6 +165,8 @@ static bool exec_check_exit(struct ctr_exec *x, bool container_gone)
         sscanf(text, "%d %lld", &v, &ns) == 2) {
         x->exit_code = v;
         (void)unlink(path);
+        state_file(x, "spec", path, sizeof(path));
+        (void)unlink(path);
     } else if (container_gone)
         x->exit_code = 255;
     else

@@ -122,6 +122,36 @@ def exec_tty_and_stdin(t):
 
 
 @test
+def exec_console_size_and_resize(t):
+    with Daemon() as d:
+        cid = running(d)
+        t.eq(exec_run(d, cid, ["stty", "size"], Tty=True, ConsoleSize=[30, 100])[1].strip(),
+             "30 100", "ConsoleSize")
+        eid = exec_create(d, cid, ["sh", "-c", "sleep 1; stty size"], Tty=True)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(d.sock)
+        body = json.dumps({"Detach": False, "Tty": True}).encode()
+        s.sendall(f"POST /v1.44/exec/{eid}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade"
+                  f"\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        out = b""
+        while b"\r\n\r\n" not in out:
+            out += s.recv(4096)
+        r = d.req("POST", f"/v1.44/exec/{eid}/resize?h=33&w=77")
+        t.eq(r.status, 200, "resize")
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        t.contains(out.decode(errors="replace"), "33 77", "resized")
+        t.eq(exec_inspect(d, eid)["ExitCode"], 0, "exit")
+        rm(d, cid, force=True)
+
+
+@test
 def exec_sees_the_container(t):
     with Daemon() as d:
         cid = running(d)
