@@ -107,6 +107,8 @@ void ctr_emit(struct ctr *c, const char *action, json_t *extra);
 void ctr_execs_container_exited(struct ctr *c);
 /* Shutdown: closes the loop handles of detached execs. */
 void ctr_execs_stop(struct ctr *c);
+/* ExecIDs of container inspect: the running execs' ids, or JSON null when none. */
+json_t *ctr_exec_ids(struct ctr *c);
 /* Drops the records (container removed or freed). */
 void ctr_execs_free(struct ctr *c);
 

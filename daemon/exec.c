@@ -44,6 +44,7 @@ struct exec_drain {
 };
 
 static void exec_free(struct ctr_exec *x);
+static bool exec_check_exit(struct ctr_exec *x, bool container_gone);
 
 static struct ctr_exec *exec_find(struct engine *e, const char *id, struct iso_err *err)
 {
@@ -140,6 +141,20 @@ void ctr_execs_free(struct ctr *c)
     }
     c->execs = NULL;
     c->n_execs = 0;
+}
+
+json_t *ctr_exec_ids(struct ctr *c)
+{
+    json_t *ids = NULL;
+
+    for (struct ctr_exec *x = c->execs; x; x = x->next) {
+        if (!x->running || exec_check_exit(x, false))
+            continue;
+        if (!ids && !(ids = json_array()))
+            break;
+        json_array_append_new(ids, json_string(x->id));
+    }
+    return ids ? ids : json_null();
 }
 
 void ctr_execs_stop(struct ctr *c)

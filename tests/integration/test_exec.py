@@ -201,6 +201,7 @@ def exec_dies_with_the_container(t):
                   headers={"Content-Type": "application/json"})
         t.eq(r.status, 200, "detached start")
         t.eq(exec_inspect(d, eid)["Running"], True, "running")
+        t.eq(inspect(d, cid)["ExecIDs"], [eid], "ExecIDs")
         d.req("POST", f"/v1.44/containers/{cid}/kill")
         wait_until(lambda: not exec_inspect(d, eid)["Running"], 10, "exec over")
         rm(d, cid, force=True)
