@@ -123,7 +123,7 @@ def memory_and_pids_follow_the_cgroup(t):
         pids = ctr_cgroup(d, cid, "pids")
         with open(os.path.join(pids, "pids.current")) as f:
             t.eq(s["pids_stats"]["current"], int(f.read()), "pids current")
-        t.eq(s["pids_stats"]["current"], 3, "sh and two sleeps")
+        t.eq(s["pids_stats"]["current"], 4, "sh and three sleeps")
         t.true(isinstance(s["blkio_stats"]["io_service_bytes_recursive"], list), "blkio list")
         t.true("networks" not in s, "no interfaces but lo: no networks, as Docker")
         rm(d, cid, force=True)
