@@ -5,13 +5,15 @@ import json
 import os
 import re
 import select
+import signal
 import socket
 import threading
 import time
 
-from harness import (cgroup_dirs, docker, docker_clients, isoctl, run, test,
+from harness import (Isod, cgroup_dirs, docker, docker_clients, isoctl, run, test,
                      wait_until)
 
+import ctrlib
 from ctrlib import Daemon, create, logs, rm, start
 
 BUSY = ["sh", "-c", "while :; do :; done"]
@@ -253,6 +255,47 @@ def isod_stats_lists_the_running_ones(t):
         for cid in (a, b):
             rm(d, cid, force=True)
         rm(d, c)
+
+
+class ValgrindIsod(Isod):
+    def cmdline(self):
+        return ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+                "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",
+                "--track-fds=no"] + super().cmdline()
+
+
+@test
+def stats_and_a_stream_open_at_shutdown_are_clean_under_valgrind(t):
+    ctrlib._fixtures()
+    d = ValgrindIsod()
+    try:
+        d.start()
+        d.wait_ready(timeout=60)
+        with open(ctrlib._archive, "rb") as f:
+            r = d.req("POST", "/v1.44/images/load?quiet=1", body=f.read(), timeout=120)
+        t.eq(r.status, 200, "load")
+        cid = run_detached(d, ["sleep", "1000"], name="vg", host={"Memory": 64 << 20})
+        stopped = create(d, ["true"])
+        for q in ("stream=false", "stream=false&one-shot=true"):
+            t.eq(d.get(f"/v1.44/containers/{cid}/stats?{q}", timeout=60).status, 200, q)
+        t.eq(d.get(f"/v1.44/containers/{stopped}/stats?stream=false", timeout=60).status, 200,
+             "stopped")
+        t.eq(d.get("/isod/stats", timeout=60).status, 200, "/isod/stats")
+        objs, _ = read_stream(d, cid, 2.5)
+        t.true(len(objs) >= 1, "a stream")
+        # A stream still open when isod stops.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(d.sock)
+        sock.sendall(f"GET /v1.44/containers/{cid}/stats HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        time.sleep(1.5)
+        code = d.stop(signal.SIGTERM, timeout=60)
+        sock.close()
+        log = d.log()
+        t.eq(code, 0, "exit code (99 = valgrind found errors)\n" + log[-3000:])
+        m = re.search(r"ERROR SUMMARY: (\d+) errors", log)
+        t.eq(m and m.group(1), "0", "valgrind errors\n" + log[-3000:])
+    finally:
+        d.cleanup()
 
 
 if __name__ == "__main__":
