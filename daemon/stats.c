@@ -87,8 +87,23 @@ static bool running(const struct ctr *c)
     return (c->state == ENG_CTR_RUNNING || c->state == ENG_CTR_PAUSED) && c->cg && !c->starting;
 }
 
-static int sample(struct ctr *c, struct rt_cgroup_stats *st, struct cpu_sample *ret,
-                  struct iso_err *err)
+/* The host's side of a sample: read once for all the containers of one request or tick. */
+struct host_sample {
+    uint64_t host_ns;
+    uint32_t online;
+};
+
+static int host_sample(struct host_sample *ret, struct iso_err *err)
+{
+    int r = host_cpu(&ret->host_ns, &ret->online);
+
+    if (r < 0)
+        return iso_err_set_errno(err, -r, "read '/proc/stat'");
+    return 0;
+}
+
+static int sample(struct ctr *c, const struct host_sample *h, struct rt_cgroup_stats *st,
+                  struct cpu_sample *ret, struct iso_err *err)
 {
     struct cpu_sample s = {0};
     int r;
@@ -98,9 +113,8 @@ static int sample(struct ctr *c, struct rt_cgroup_stats *st, struct cpu_sample *
         return r;
     s.real_ns = iso_now_real_ns();
     s.mono_ns = iso_now_mono_ns();
-    r = host_cpu(&s.host_ns, &s.online);
-    if (r < 0)
-        return iso_err_set_errno(err, -r, "read '/proc/stat'");
+    s.host_ns = h->host_ns;
+    s.online = h->online;
     s.total_ns = st->cpu_total_ns;
     s.user_ns = st->cpu_user_ns;
     s.system_ns = st->cpu_system_ns;
@@ -273,7 +287,9 @@ static json_t *io_json(const struct rt_cgroup_stats *st)
 
 static void sampler_start(struct engine *e);
 
-static int ctr_stats_json(struct ctr *c, bool one_shot, json_t **ret, struct iso_err *err)
+/* h: the host's sample, or NULL to take one. */
+static int ctr_stats_json(struct ctr *c, const struct host_sample *h, bool one_shot, json_t **ret,
+                          struct iso_err *err)
 {
     _cleanup_free_ struct rt_cgroup_stats *st = NULL;
     const struct cpu_sample *pre;
@@ -291,7 +307,14 @@ static int ctr_stats_json(struct ctr *c, bool one_shot, json_t **ret, struct iso
     st = malloc(sizeof(*st));
     if (!st)
         return iso_err_set(err, ENOMEM, "out of memory");
-    r = sample(c, st, &now, err);
+    struct host_sample own;
+    if (!h) {
+        r = host_sample(&own, err);
+        if (r < 0)
+            return r;
+        h = &own;
+    }
+    r = sample(c, h, st, &now, err);
     if (r < 0)
         return r;
     pre = one_shot ? NULL : cache_pick(c, now.mono_ns);
@@ -328,7 +351,7 @@ int eng_ctr_stats(struct engine *e, const char *id, bool one_shot, json_t **ret,
 
     if (!c)
         return -err->code;
-    r = ctr_stats_json(c, one_shot, &j, err);
+    r = ctr_stats_json(c, NULL, one_shot, &j, err);
     if (r < 0)
         return r;
     if (ret_running)
@@ -340,16 +363,21 @@ int eng_ctr_stats(struct engine *e, const char *id, bool one_shot, json_t **ret,
 int eng_stats_all(struct engine *e, json_t **ret, struct iso_err *err)
 {
     _cleanup_json_ json_t *list = json_array();
+    struct host_sample h;
+    int r;
 
     if (!list)
         return iso_err_set(err, ENOMEM, "out of memory");
+    r = host_sample(&h, err);
+    if (r < 0)
+        return r;
     for (struct ctr *c = ctr_first(e); c; c = c->next) {
         struct iso_err e2 = {0};
         json_t *j;
         if (!running(c))
             continue;
         /* A container that exits while we read its files is left out, not an error. */
-        if (ctr_stats_json(c, false, &j, &e2) < 0) {
+        if (ctr_stats_json(c, &h, false, &j, &e2) < 0) {
             log_debug("no stats for a container, ignoring", "id=%.12s err=\"%s\"", c->id, e2.msg);
             continue;
         }
@@ -365,7 +393,8 @@ static void sampler_tick(uv_timer_t *t)
 {
     struct ctr_stats_sampler *s = t->data;
     uint64_t now = iso_now_mono_ns();
-    bool any = false;
+    struct host_sample h = {0};
+    bool any = false, have_host = false;
 
     for (struct ctr *c = ctr_first(s->e); c; c = c->next) {
         _cleanup_free_ struct rt_cgroup_stats *st = NULL;
@@ -377,8 +406,11 @@ static void sampler_tick(uv_timer_t *t)
         any = true;
         if (c->stats && c->stats->n && now - c->stats->s[0].mono_ns < STALE_NS)
             continue;
+        if (!have_host && host_sample(&h, &err) < 0)
+            continue;
+        have_host = true;
         st = malloc(sizeof(*st));
-        if (st && sample(c, st, &smp, &err) == 0)
+        if (st && sample(c, &h, st, &smp, &err) == 0)
             cache_add(c, &smp);
     }
     if (!any) {
@@ -415,12 +447,13 @@ void ctr_stats_started(struct ctr *c)
 {
     _cleanup_free_ struct rt_cgroup_stats *st = NULL;
     struct iso_err err = {0};
+    struct host_sample h;
     struct cpu_sample s;
 
     if (!running(c))
         return;
     st = malloc(sizeof(*st));
-    if (st && sample(c, st, &s, &err) == 0) {
+    if (st && host_sample(&h, &err) == 0 && sample(c, &h, st, &s, &err) == 0) {
         /* A new run's counters start over: drop the old run's samples. */
         if (c->stats)
             c->stats->n = 0;
