@@ -7,6 +7,7 @@ import re
 import select
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -252,6 +253,19 @@ def isod_stats_lists_the_running_ones(t):
             r = docker(client, d.sock, "stats", "--no-stream", "two")
             t.eq(r.returncode, 0, f"{client} stats two: {r.stderr}")
             t.true("/ 64MiB" in r.stdout, f"{client} limit: {r.stdout}")
+            r = docker(client, d.sock, "stats", "--no-stream", "-a")
+            t.eq(r.returncode, 0, f"{client} stats -a: {r.stderr}")
+            t.true(re.search(r"\bnever\s+0.00%\s+0B / 0B\s+0.00%", r.stdout),
+                   f"{client} zeros for a stopped container: {r.stdout}")
+
+        # Live: a table a second until interrupted.
+        try:
+            isoctl("stats", host=d.sock, timeout=2.6)
+            t.true(False, "live isoctl stats runs until stopped")
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            t.true(out.count("CONTAINER ID") >= 2, f"a table a second: {out!r}")
+            t.true("\033[2J" not in out, "no screen clearing when not on a terminal")
         for cid in (a, b):
             rm(d, cid, force=True)
         rm(d, c)
