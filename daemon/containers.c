@@ -50,6 +50,7 @@ struct start_op {
     size_t len;
     int handles; /* open uv handles; freed at 0 */
     bool answered;
+    uint64_t begin_ns; /* monotonic, for the start latency metric */
     eng_done_fn done;
     void *ud;
 };
@@ -671,10 +672,11 @@ static void start_failed(struct start_op *op, int code, int exit_code, const cha
     /* 126/127 are the user's doing (moby answers them 400); the rest is ours. */
     iso_err_set(&err, exit_code == 125 ? EIO : EINVAL, "%s", msg);
     emit(c, "die",
-         json_pack("{s:s}", "exitCode",
+         json_pack("{s:s, s:s}", "exitCode",
                    exit_code == 125   ? "125"
                    : exit_code == 126 ? "126"
-                                      : "127"));
+                                      : "127",
+                   "execDuration", "0"));
     start_finish(op, &err);
     run_waiters(c);
     /* moby removes an AutoRemove container whose start failed. */
@@ -696,6 +698,8 @@ static void start_succeeded(struct start_op *op)
     set_error(c, NULL);
     r = watch(c, &err);
     persist(c);
+    iso_hist_observe(&eng_metrics(c->e)->start_duration,
+                     (double)(iso_now_mono_ns() - op->begin_ns) / 1e9);
     emit(c, "start", NULL);
     start_finish(op, NULL);
     if (r == -ESRCH)
@@ -801,6 +805,7 @@ static void remove_file(struct ctr *c, const char *name)
 
 static int ctr_start(struct ctr *c, eng_done_fn done, void *ud, struct iso_err *err)
 {
+    uint64_t begin_ns = iso_now_mono_ns();
     _cleanup_free_ struct store_image_layer *layers = NULL;
     _cleanup_free_ char *overlay = NULL;
     struct ctr_spec_pool *pool = NULL;
@@ -859,7 +864,7 @@ static int ctr_start(struct ctr *c, eng_done_fn done, void *ud, struct iso_err *
         r = iso_err_set(err, ENOMEM, "out of memory");
         goto fail;
     }
-    *op = (struct start_op){.c = c, .done = done, .ud = ud};
+    *op = (struct start_op){.c = c, .done = done, .ud = ud, .begin_ns = begin_ns};
     r = spawn_shim(c, op, err);
     if (r < 0) {
         if (op->handles == 0)
@@ -956,7 +961,7 @@ static void handle_exit(struct ctr *c)
 {
     struct rt_cgroup_stats st;
     struct iso_err err = {0};
-    char code[16];
+    char code[16], dur[32];
 
     stop_watching(c);
     if (c->stop_timer)
@@ -974,7 +979,12 @@ static void handle_exit(struct ctr *c)
     if (c->oom_killed)
         emit(c, "oom", NULL);
     snprintf(code, sizeof(code), "%d", c->exit_code);
-    emit(c, "die", json_pack("{s:s}", "exitCode", code));
+    /* moby: exitCode and execDuration, whole seconds the process ran. */
+    snprintf(dur, sizeof(dur), "%lld",
+             c->started_ns && c->finished_ns > c->started_ns
+                 ? (long long)((c->finished_ns - c->started_ns) / 1000000000)
+                 : 0LL);
+    emit(c, "die", json_pack("{s:s, s:s}", "exitCode", code, "execDuration", dur));
     if (c->stopping) {
         c->stopping = false;
         emit(c, "stop", NULL);
@@ -1443,6 +1453,16 @@ int eng_ctr_remove(struct engine *e, const char *id, bool force, eng_done_fn don
 
 /* ---- views ---- */
 
+void eng_ctr_census(struct engine *e, struct eng_ctr_census *ret)
+{
+    *ret = (struct eng_ctr_census){0};
+    for (struct ctr *c = ctrs(e)->list; c; c = c->next) {
+        ret->states[c->state]++;
+        if (c->shim_pidfd >= 0)
+            ret->shims++;
+    }
+}
+
 int eng_ctr_inspect(struct engine *e, const char *id, json_t **ret, struct iso_err *err)
 {
     struct ctr *c = find(e, id, err);
@@ -1796,6 +1816,22 @@ int eng_parse_until(const char *s, int64_t *ret)
     if (iso_parse_int64(s, 0, INT64_MAX / 1000000000, &secs) == 0) {
         *ret = secs * 1000000000;
         return 0;
+    }
+    /* "seconds.nanoseconds" as the docker CLI sends it: exact, where a double would round
+     * off the last digits. */
+    const char *dot = strchr(s, '.');
+    if (dot && dot > s && dot - s < 19 && strspn(s, "0123456789") == (size_t)(dot - s) && dot[1] &&
+        strspn(dot + 1, "0123456789") == strlen(dot + 1)) {
+        char whole[20];
+        int64_t frac = 0, scale = 100000000;
+        memcpy(whole, s, (size_t)(dot - s));
+        whole[dot - s] = '\0';
+        if (iso_parse_int64(whole, 0, INT64_MAX / 1000000000, &secs) == 0) {
+            for (const char *p = dot + 1; *p && scale > 0; p++, scale /= 10)
+                frac += (*p - '0') * scale;
+            *ret = secs * 1000000000 + frac;
+            return 0;
+        }
     }
     if (sscanf(s, "%lf%3s", &n, unit) == 2 && n >= 0) {
         double mult = streq(unit, "s") ? 1 : streq(unit, "m") ? 60 : streq(unit, "h") ? 3600 : 0;

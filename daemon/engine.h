@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "common/err.h"
+#include "common/hist.h"
 #include "store/image.h"
 
 struct engine;
@@ -278,3 +279,22 @@ typedef void (*eng_ctr_prune_fn)(void *ud, struct json_t *deleted, uint64_t recl
 /* Removes every stopped container matching filters (label, until); done gets the ids. */
 int eng_ctr_prune(struct engine *e, struct json_t *filters, eng_ctr_prune_fn done, void *ud,
                   struct iso_err *err);
+
+/* ---- metrics (GET /isod/metrics) ---- */
+
+/* Counters kept where the work happens. Loop thread only. */
+struct eng_metrics {
+    uint64_t pull_bytes;            /* compressed layer bytes fetched from registries */
+    struct iso_hist pull_duration;  /* whole pulls, request to commit, failed ones too */
+    struct iso_hist start_duration; /* container starts, request to the shim's "ok" */
+};
+
+/* The engine's counters (borrowed; the engine updates them). */
+struct eng_metrics *eng_metrics(struct engine *e);
+
+/* Containers per state now, and the shims isod supervises (running and paused ones). */
+struct eng_ctr_census {
+    int64_t states[ENG_CTR_REMOVING + 1];
+    int64_t shims;
+};
+void eng_ctr_census(struct engine *e, struct eng_ctr_census *ret);
