@@ -19,7 +19,9 @@ struct events_ctx {
     json_t *filters; /* key -> array of strings */
     int64_t until_ns;
     uv_timer_t timer;
-    bool timer_on, ended;
+    uv_poll_t hup; /* the client's socket, for its hang-up while nothing is sent */
+    int handles;   /* open uv handles; x is freed when the last one closes */
+    bool timer_on, hup_on, ended;
     bool replaying, broken; /* a failure during the replay ends the stream after it */
 };
 
@@ -208,9 +210,12 @@ static bool match(const struct events_ctx *x, const struct eng_event *ev)
     return match_labels(x, ev);
 }
 
-static void timer_closed(uv_handle_t *h)
+static void handle_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct events_ctx *x = h->data;
+
+    if (--x->handles == 0)
+        free(x);
 }
 
 static void events_end(struct events_ctx *x, bool stream_done)
@@ -226,8 +231,10 @@ static void events_end(struct events_ctx *x, bool stream_done)
         api_stream_end(x->s);
     x->s = NULL;
     if (x->timer_on)
-        uv_close((uv_handle_t *)&x->timer, timer_closed);
-    else
+        uv_close((uv_handle_t *)&x->timer, handle_closed);
+    if (x->hup_on)
+        uv_close((uv_handle_t *)&x->hup, handle_closed);
+    if (x->handles == 0)
         free(x);
 }
 
@@ -273,6 +280,27 @@ static void send_event(void *ud, const struct eng_event *ev)
 static void on_until(uv_timer_t *t)
 {
     events_end(t->data, false);
+}
+
+/* The connection is suspended while no event comes, so MHD does not see a client leave; Go's
+ * server does (its background read), and moby ends the stream then. So do we. */
+static void on_hup(uv_poll_t *p, int status, int events)
+{
+    if (status < 0 || (events & UV_DISCONNECT))
+        events_end(p->data, false);
+}
+
+static void watch_hup(struct events_ctx *x, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+    if (!info || uv_poll_init(eng_loop(x->e), &x->hup, info->connect_fd) < 0)
+        return; /* then the next event finds the client gone */
+    x->hup.data = x;
+    x->hup_on = true;
+    x->handles++;
+    (void)uv_poll_start(&x->hup, UV_DISCONNECT, on_hup);
 }
 
 static int parse_time(const char *s, int64_t *ret)
@@ -342,6 +370,7 @@ void api_events(struct api_req *req)
         events_end(x, false);
         return;
     }
+    watch_hup(x, req->conn);
     if (until_ns) {
         if (uv_timer_init(eng_loop(x->e), &x->timer) < 0) {
             events_end(x, false);
@@ -349,6 +378,7 @@ void api_events(struct api_req *req)
         }
         x->timer.data = x;
         x->timer_on = true;
+        x->handles++;
         (void)uv_timer_start(&x->timer, on_until, (uint64_t)((until_ns - now) / 1000000) + 1, 0);
     }
 }

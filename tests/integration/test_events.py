@@ -2,12 +2,13 @@
 """GET /events: a live stream, replay with since, until, filters; image events; isoctl events
 and docker events against a real isod."""
 import json
+import os
 import re
 import socket
 import time
 import urllib.parse
 
-from harness import Failure, docker, docker_clients, isoctl, run, test
+from harness import Failure, docker, docker_clients, isoctl, run, test, wait_until
 
 from ctrlib import Daemon, create, rm, start, wait
 
@@ -228,6 +229,36 @@ def image_events(t):
         t.eq(evs[0]["Actor"]["Attributes"]["name"], "myrepo:v1", "tag names the new tag")
         evs = events(d, since=t0, until=now(), filters={"image": ["myrepo"]})
         t.eq([e["Action"] for e in evs], ["tag"], "image filter strips the tag")
+
+
+def sockets(pid):
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+@test
+def a_client_that_leaves_ends_its_stream_at_once(t):
+    with Daemon() as d:
+        base = 1  # the listening socket, once the fixture's own connections are gone
+        wait_until(lambda: sockets(d.proc.pid) == base, 5, "isod to be idle")
+        st = EventStream(d.sock, q(filters={"type": ["container"]}))
+        wait_until(lambda: sockets(d.proc.pid) == base + 1, 5, "isod to hold the stream")
+        st.close()
+        # No event comes: isod sees the hang-up by itself and lets the connection go.
+        wait_until(lambda: sockets(d.proc.pid) == base, 5, "isod to close the stream")
+        # And the streams still work after.
+        st = EventStream(d.sock, q(filters={"type": ["container"]}))
+        try:
+            cid = create(d, ["true"], name="after")
+            ev = st.next()
+            t.eq((ev["Action"], ev["Actor"]["ID"]), ("create", cid), "a new stream works")
+        finally:
+            st.close()
 
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) (\S+) (\S+) (\S+)"
