@@ -267,7 +267,7 @@ static void send_event(void *ud, const struct eng_event *ev)
 {
     struct events_ctx *x = ud;
 
-    if (x->ended || x->broken || !match(x, ev))
+    if (x->ended || x->broken || (x->until_ns && ev->time_ns > x->until_ns) || !match(x, ev))
         return;
     if (write_event(x, ev) < 0) {
         x->broken = true;
