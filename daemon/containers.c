@@ -1669,15 +1669,28 @@ static int shim_connect(struct ctr *c, const char *line, struct iso_err *err)
     return TAKE_FD(fd);
 }
 
+static int ctr_attach(struct ctr *c, bool in, bool out, bool err_, int *ret_fd,
+                      struct iso_err *err);
+
 int eng_ctr_attach(struct engine *e, const char *id, bool in, bool out, bool err_, int *ret_fd,
                    struct iso_err *err)
 {
     struct ctr *c = find(e, id, err);
-    char flags[4] = "", line[32];
-    int sv[2];
+    int r;
 
     if (!c)
         return -err->code;
+    r = ctr_attach(c, in, out, err_, ret_fd, err);
+    if (r >= 0)
+        emit(c, "attach", NULL);
+    return r;
+}
+
+static int ctr_attach(struct ctr *c, bool in, bool out, bool err_, int *ret_fd, struct iso_err *err)
+{
+    char flags[4] = "", line[32];
+    int sv[2];
+
     if (c->state == ENG_CTR_PAUSED)
         return iso_err_set(err, EBUSY,
                            "container %s is paused, unpause the container before attach", c->id);
@@ -1737,6 +1750,9 @@ int eng_ctr_resize(struct engine *e, const char *id, int h, int w, struct iso_er
     answer[strcspn(answer, "\n")] = '\0';
     if (!strneq(answer, "ok", 2))
         return iso_err_set(err, EIO, "resize: %s", answer + (strneq(answer, "err ", 4) ? 4 : 0));
+    snprintf(line, sizeof(line), "%d", h);
+    snprintf(answer, sizeof(answer), "%d", w);
+    emit(c, "resize", json_pack("{s:s, s:s}", "height", line, "width", answer));
     return 0;
 }
 
@@ -1748,7 +1764,11 @@ int eng_ctr_pids(struct engine *e, const char *id, pid_t **ret, size_t *ret_n, s
         return -err->code;
     if (!is_running(c) || !c->cg)
         return iso_err_set(err, EBUSY, "Container %s is not running", c->id);
-    return rt_cgroup_pids(c->cg, ret, ret_n, err);
+    int r = rt_cgroup_pids(c->cg, ret, ret_n, err);
+    /* Only top asks, and moby logs a "top" event for it. */
+    if (r >= 0)
+        emit(c, "top", NULL);
+    return r;
 }
 
 /* Exit codes for wait: the state now. */

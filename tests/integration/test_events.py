@@ -140,6 +140,37 @@ def live_stream_sees_a_lifecycle_in_order(t):
 
 
 @test
+def every_container_action(t):
+    with Daemon() as d:
+        t0 = now()
+        cid = create(d, ["sh", "-c", "trap 'exit 143' TERM; while :; do sleep 0.1; done"],
+                     name="all", Tty=True, OpenStdin=True)
+        start(d, cid)
+        for path in ("pause", "unpause", "rename?name=all2", "resize?h=10&w=20"):
+            r = d.req("POST", f"/v1.44/containers/{cid}/{path}")
+            t.true(r.status in (200, 204), f"{path}: {r.status} {r.body!r}")
+        t.eq(d.get(f"/v1.44/containers/{cid}/top").status, 200, "top")
+        t.eq(d.req("POST", f"/v1.44/containers/{cid}/stop?t=5").status, 204, "stop")
+        start(d, cid)
+        t.eq(d.req("POST", f"/v1.44/containers/{cid}/kill").status, 204, "kill")
+        wait(d, cid)
+        rm(d, cid)
+        evs = events(d, since=t0, until=now())
+        got = [(e["Action"], e["Actor"]["Attributes"].get("name")) for e in evs]
+        t.eq([a for a, _ in got],
+             ["create", "start", "pause", "unpause", "rename", "resize", "top", "kill", "die",
+              "stop", "start", "kill", "die", "destroy"], "actions")
+        t.eq(got[0][1], "all", "name before the rename")
+        t.eq({n for _, n in got[4:]}, {"all2"}, "the new name after it")
+        attrs = [e["Actor"]["Attributes"] for e in evs]
+        t.eq(attrs[4]["oldName"], "all", "rename oldName")
+        t.eq((attrs[5]["height"], attrs[5]["width"]), ("10", "20"), "resize size")
+        t.eq(attrs[7]["signal"], "15", "stop sends SIGTERM")
+        t.eq(attrs[8]["exitCode"], "143", "died of it")
+        t.eq((attrs[11]["signal"], attrs[12]["exitCode"]), ("9", "137"), "kill")
+
+
+@test
 def since_replays_and_until_ends(t):
     with Daemon() as d:
         t0 = now()
