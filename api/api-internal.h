@@ -2,6 +2,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdint.h>
 #include <microhttpd.h>
 
 #include "api/router.h"
@@ -35,7 +36,9 @@ struct api_req {
     size_t body_len, body_cap;
     bool too_large;
     bool replied;
-    int body_fd;     /* API_BODY_FILE routes: the file the body is written to */
+    unsigned status;             /* what was answered, for the metrics */
+    uint64_t begin_ns, reply_ns; /* monotonic: request seen, answer queued */
+    int body_fd;                 /* API_BODY_FILE routes: the file the body is written to */
     char *body_path; /* its path; removed when the request ends unless a handler took it */
     int body_errno;  /* writing it failed */
     /* A handler waiting for an event (api_req_defer) before it can answer. */
@@ -68,6 +71,9 @@ void api_wait_release(struct api_wait *w);
  * after which cb runs and must reply (or defer again). Loop thread only. */
 void api_req_defer(struct api_req *req, void (*cb)(struct api_req *req));
 void api_req_resume(struct api_req *req);
+
+/* Marks req answered with status (every MHD_queue_response goes with one). */
+void api_req_answered(struct api_req *req, unsigned status);
 
 /* Handlers reply exactly once, with one of these. */
 void api_reply_json(struct api_req *req, unsigned status, json_t *body); /* steals body */
@@ -112,6 +118,13 @@ void api_images_tag(struct api_req *req);
 void api_images_delete(struct api_req *req);
 void api_images_prune(struct api_req *req);
 void api_system_df(struct api_req *req);
+void api_events(struct api_req *req);
+void api_metrics(struct api_req *req);
+/* Counts a finished request for GET /isod/metrics: route is the matched pattern (NULL when
+ * none matched), status what was answered (0: nothing), seconds the time to the answer. */
+void api_metrics_request(const char *route, unsigned method, unsigned status, double seconds);
+/* Frees the request counters (server teardown). */
+void api_metrics_done(void);
 void api_images_load(struct api_req *req);
 void api_images_save(struct api_req *req);
 void api_auth(struct api_req *req);

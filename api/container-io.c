@@ -594,7 +594,7 @@ void api_upgrade_splice(struct api_req *req, int fd, bool tty, api_splice_end_fn
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                   tty ? "application/vnd.docker.raw-stream"
                                       : "application/vnd.docker.multiplexed-stream");
-    req->replied = true;
+    api_req_answered(req, MHD_HTTP_SWITCHING_PROTOCOLS);
     if (MHD_queue_response(req->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp) != MHD_YES) {
         /* A client that did not ask to upgrade. */
         MHD_destroy_response(resp);

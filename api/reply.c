@@ -5,6 +5,7 @@
 #include "api/api-internal.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "build-config.h"
 
 void api_add_std_headers(struct MHD_Response *resp)
@@ -13,6 +14,13 @@ void api_add_std_headers(struct MHD_Response *resp)
     (void)MHD_add_response_header(resp, "Docker-Experimental", "false");
     (void)MHD_add_response_header(resp, "Ostype", "linux");
     (void)MHD_add_response_header(resp, "Server", "isod/" ISOD_VERSION " (linux)");
+}
+
+void api_req_answered(struct api_req *req, unsigned status)
+{
+    req->replied = true;
+    req->status = status;
+    req->reply_ns = iso_now_mono_ns();
 }
 
 /* Takes ownership of buf (malloc'd, may be NULL when len is 0). */
@@ -25,7 +33,7 @@ static void reply_buffer(struct api_req *req, unsigned status, const char *conte
         free(buf);
         return;
     }
-    req->replied = true;
+    api_req_answered(req, status);
     resp = MHD_create_response_from_buffer_with_free_callback(len, buf, free);
     if (!resp) {
         free(buf);

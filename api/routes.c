@@ -8,6 +8,8 @@ const struct api_route api_routes[] = {
     API_ROUTE(API_GET, "/info", api_info),
     API_ROUTE(API_GET, "/system/df", api_system_df),
     API_ROUTE(API_GET, "/isod/stats", api_isod_stats),
+    API_ROUTE(API_GET, "/events", api_events),
+    API_ROUTE(API_GET, "/isod/metrics", api_metrics),
     API_ROUTE(API_POST, "/auth", api_auth),
     API_ROUTE(API_POST, "/images/create", api_images_create),
     API_ROUTE(API_GET, "/images/json", api_images_list),

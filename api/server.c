@@ -181,6 +181,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->eng = s->eng;
         req->method = api_method_parse(method);
         req->body_fd = -1;
+        req->begin_ns = iso_now_mono_ns();
         *con_cls = req;
         s->in_flight++;
 
@@ -298,6 +299,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    api_metrics_request(
+        req->match.route ? req->match.route->pattern : NULL, req->method, req->status,
+        req->reply_ns > req->begin_ns ? (double)(req->reply_ns - req->begin_ns) / 1e9 : 0);
     if (req->cleanup)
         req->cleanup(req);
     api_match_done(&req->match);
@@ -463,6 +467,7 @@ void api_server_free(struct api_server *s, void (*cb)(void *), void *data)
             uv_close((uv_handle_t *)&l->timer, on_handle_closed);
     }
     api_ping_done();
+    api_metrics_done();
     if (s->open_handles == 0) {
         if (cb)
             cb(data);

@@ -17,6 +17,8 @@ struct api_stream {
     size_t drain_above;
     void (*drain_cb)(void *);
     void *drain_ud;
+    void (*close_cb)(void *);
+    void *close_ud;
 };
 
 static void stream_unref(struct api_stream *s)
@@ -74,6 +76,11 @@ static void on_free(void *cls)
         s->drain_cb = NULL;
         cb(s->drain_ud);
     }
+    if (s->close_cb) {
+        void (*cb)(void *) = s->close_cb;
+        s->close_cb = NULL;
+        cb(s->close_ud);
+    }
     stream_unref(s);
 }
 
@@ -98,7 +105,7 @@ struct api_stream *api_stream_start(struct api_req *req, unsigned status, const 
     }
     api_add_std_headers(resp);
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    req->replied = true;
+    api_req_answered(req, status);
     (void)MHD_queue_response(req->conn, status, resp);
     MHD_destroy_response(resp);
     return s;
@@ -159,6 +166,12 @@ void api_stream_on_drain(struct api_stream *s, size_t above, void (*cb)(void *),
     s->drain_ud = ud;
 }
 
+void api_stream_on_close(struct api_stream *s, void (*cb)(void *ud), void *ud)
+{
+    s->close_cb = cb;
+    s->close_ud = ud;
+}
+
 bool api_stream_gone(const struct api_stream *s)
 {
     return !s->conn;
@@ -168,6 +181,7 @@ void api_stream_end(struct api_stream *s)
 {
     s->ended = true;
     s->drain_cb = NULL;
+    s->close_cb = NULL;
     stream_resume(s);
     stream_unref(s);
 }

@@ -27,6 +27,10 @@ size_t api_stream_pending(const struct api_stream *s);
 /* cb runs (once) when the queue drains below half of `above`; for producers that pause. */
 void api_stream_on_drain(struct api_stream *s, size_t above, void (*cb)(void *ud), void *ud);
 
+/* cb runs (once) when the response is done with: the client left, the body ended, or the
+ * server is shutting down. A producer that waits for events learns there to stop. */
+void api_stream_on_close(struct api_stream *s, void (*cb)(void *ud), void *ud);
+
 /* Whether the client is gone. */
 bool api_stream_gone(const struct api_stream *s);
 

@@ -41,7 +41,7 @@ void api_ping(struct api_req *req)
         (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA, "no-cache");
         ping_response = resp;
     }
-    req->replied = true;
+    api_req_answered(req, MHD_HTTP_OK);
     (void)MHD_queue_response(req->conn, MHD_HTTP_OK, ping_response);
 }
 

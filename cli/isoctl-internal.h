@@ -100,6 +100,7 @@ int ctl_image_pull(struct ctl_client *cl, const struct ctl_ref *ref, const char 
                    enum ctl_progress_mode mode, FILE *out, struct iso_err *err);
 
 /* Commands, in cmd-*.c. */
+int ctl_cmd_events(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_version(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_info(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_system_df(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);

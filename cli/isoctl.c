@@ -112,7 +112,16 @@ static int cmd_help(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, 
 #define RUN_ONLY_OPTIONS                                                                           \
     "  -d, --detach                     Run container in background and print container ID\n"      \
     "      --sig-proxy                  Proxy received signals to the process (default true)\n"
-#define HELP_ONLY "  -h, --help            Print usage\n"
+#define HELP_ONLY      "  -h, --help            Print usage\n"
+#define EVENTS_SUMMARY "Get real time events from isod"
+#define EVENTS_OPTIONS                                                                             \
+    "  -f, --filter filter   Filter output based on conditions provided (type, event, "            \
+    "container,\n"                                                                                 \
+    "                        image, label)\n"                                                      \
+    "      --format string   Format the output: 'json' prints one JSON object per line\n"          \
+    "      --since string    Show all events created since timestamp\n"                            \
+    "      --until string    Stream events until this timestamp\n"                                 \
+    "  -h, --help            Print usage\n"
 #define STOP_OPTIONS                                                                               \
     "  -s, --signal string   Signal to send to the container\n"                                    \
     "  -t, --time int        Seconds to wait before killing the container\n"                       \
@@ -320,6 +329,11 @@ static const struct ctl_cmd container_cmds[] = {
 };
 
 static const struct ctl_cmd system_cmds[] = {
+    {.name = "system events",
+     .fn = ctl_cmd_events,
+     .summary = EVENTS_SUMMARY,
+     .usage = "[OPTIONS]",
+     .options = EVENTS_OPTIONS},
     {.name = "system df",
      .fn = ctl_cmd_system_df,
      .summary = "Show isod disk usage",
@@ -362,6 +376,11 @@ static const struct ctl_cmd commands[] = {
      .summary = RM_SUMMARY,
      .usage = RM_USAGE,
      .options = RM_OPTIONS},
+    {.name = "events",
+     .fn = ctl_cmd_events,
+     .summary = EVENTS_SUMMARY,
+     .usage = "[OPTIONS]",
+     .options = EVENTS_OPTIONS},
     {.name = "help",
      .fn = cmd_help,
      .summary = "Show help for a command",

@@ -81,6 +81,7 @@ static int record(struct engine *e, json_t *img, json_t *lines, struct iso_err *
     r = store_image_commit(eng_store(e), &si, rows, n, err);
     if (r < 0)
         return r;
+    eng_image_event(e, "load", id, id, labels_s);
     if (nt == 0)
         json_array_append_new(lines, json_sprintf("Loaded image ID: %s\n", id));
     for (size_t i = 0; i < nt; i++)

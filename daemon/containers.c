@@ -50,6 +50,7 @@ struct start_op {
     size_t len;
     int handles; /* open uv handles; freed at 0 */
     bool answered;
+    uint64_t begin_ns; /* monotonic, for the start latency metric */
     eng_done_fn done;
     void *ud;
 };
@@ -680,10 +681,11 @@ static void start_failed(struct start_op *op, int code, int exit_code, const cha
     /* 126/127 are the user's doing (moby answers them 400); the rest is ours. */
     iso_err_set(&err, exit_code == 125 ? EIO : EINVAL, "%s", msg);
     ctr_emit(c, "die",
-             json_pack("{s:s}", "exitCode",
-                       exit_code == 125   ? "125"
-                       : exit_code == 126 ? "126"
-                                          : "127"));
+         json_pack("{s:s, s:s}", "exitCode",
+                   exit_code == 125   ? "125"
+                   : exit_code == 126 ? "126"
+                                      : "127",
+                   "execDuration", "0"));
     start_finish(op, &err);
     run_waiters(c);
     /* moby removes an AutoRemove container whose start failed. */
@@ -705,6 +707,8 @@ static void start_succeeded(struct start_op *op)
     set_error(c, NULL);
     r = watch(c, &err);
     persist(c);
+    iso_hist_observe(&eng_metrics(c->e)->start_duration,
+                     (double)(iso_now_mono_ns() - op->begin_ns) / 1e9);
     ctr_emit(c, "start", NULL);
     start_finish(op, NULL);
     if (r == 0)
@@ -812,6 +816,7 @@ static void remove_file(struct ctr *c, const char *name)
 
 static int ctr_start(struct ctr *c, eng_done_fn done, void *ud, struct iso_err *err)
 {
+    uint64_t begin_ns = iso_now_mono_ns();
     _cleanup_free_ struct store_image_layer *layers = NULL;
     _cleanup_free_ char *overlay = NULL;
     struct ctr_spec_pool *pool = NULL;
@@ -870,7 +875,7 @@ static int ctr_start(struct ctr *c, eng_done_fn done, void *ud, struct iso_err *
         r = iso_err_set(err, ENOMEM, "out of memory");
         goto fail;
     }
-    *op = (struct start_op){.c = c, .done = done, .ud = ud};
+    *op = (struct start_op){.c = c, .done = done, .ud = ud, .begin_ns = begin_ns};
     r = spawn_shim(c, op, err);
     if (r < 0) {
         if (op->handles == 0)
@@ -967,7 +972,7 @@ static void handle_exit(struct ctr *c)
 {
     struct rt_cgroup_stats st;
     struct iso_err err = {0};
-    char code[16];
+    char code[16], dur[32];
 
     stop_watching(c);
     if (c->stop_timer)
@@ -986,7 +991,12 @@ static void handle_exit(struct ctr *c)
     if (c->oom_killed)
         ctr_emit(c, "oom", NULL);
     snprintf(code, sizeof(code), "%d", c->exit_code);
-    ctr_emit(c, "die", json_pack("{s:s}", "exitCode", code));
+    /* moby: exitCode and execDuration, whole seconds the process ran. */
+    snprintf(dur, sizeof(dur), "%lld",
+             c->started_ns && c->finished_ns > c->started_ns
+                 ? (long long)((c->finished_ns - c->started_ns) / 1000000000)
+                 : 0LL);
+    ctr_emit(c, "die", json_pack("{s:s, s:s}", "exitCode", code, "execDuration", dur));
     if (c->stopping) {
         c->stopping = false;
         ctr_emit(c, "stop", NULL);
@@ -1455,6 +1465,16 @@ int eng_ctr_remove(struct engine *e, const char *id, bool force, eng_done_fn don
 
 /* ---- views ---- */
 
+void eng_ctr_census(struct engine *e, struct eng_ctr_census *ret)
+{
+    *ret = (struct eng_ctr_census){0};
+    for (struct ctr *c = ctrs(e)->list; c; c = c->next) {
+        ret->states[c->state]++;
+        if (c->shim_pidfd >= 0)
+            ret->shims++;
+    }
+}
+
 int eng_ctr_inspect(struct engine *e, const char *id, json_t **ret, struct iso_err *err)
 {
     struct ctr *c = ctr_find(e, id, err);
@@ -1661,15 +1681,28 @@ int ctr_shim_connect(struct ctr *c, const char *line, struct iso_err *err)
     return TAKE_FD(fd);
 }
 
+static int ctr_attach(struct ctr *c, bool in, bool out, bool err_, int *ret_fd,
+                      struct iso_err *err);
+
 int eng_ctr_attach(struct engine *e, const char *id, bool in, bool out, bool err_, int *ret_fd,
                    struct iso_err *err)
 {
     struct ctr *c = ctr_find(e, id, err);
-    char flags[4] = "", line[32];
-    int sv[2];
+    int r;
 
     if (!c)
         return -err->code;
+    r = ctr_attach(c, in, out, err_, ret_fd, err);
+    if (r >= 0)
+        ctr_emit(c, "attach", NULL);
+    return r;
+}
+
+static int ctr_attach(struct ctr *c, bool in, bool out, bool err_, int *ret_fd, struct iso_err *err)
+{
+    char flags[4] = "", line[32];
+    int sv[2];
+
     if (c->state == ENG_CTR_PAUSED)
         return iso_err_set(err, EBUSY,
                            "container %s is paused, unpause the container before attach", c->id);
@@ -1729,6 +1762,9 @@ int eng_ctr_resize(struct engine *e, const char *id, int h, int w, struct iso_er
     answer[strcspn(answer, "\n")] = '\0';
     if (!strneq(answer, "ok", 2))
         return iso_err_set(err, EIO, "resize: %s", answer + (strneq(answer, "err ", 4) ? 4 : 0));
+    snprintf(line, sizeof(line), "%d", h);
+    snprintf(answer, sizeof(answer), "%d", w);
+    ctr_emit(c, "resize", json_pack("{s:s, s:s}", "height", line, "width", answer));
     return 0;
 }
 
@@ -1740,7 +1776,11 @@ int eng_ctr_pids(struct engine *e, const char *id, pid_t **ret, size_t *ret_n, s
         return -err->code;
     if (!is_running(c) || !c->cg)
         return iso_err_set(err, EBUSY, "Container %s is not running", c->id);
-    return rt_cgroup_pids(c->cg, ret, ret_n, err);
+    int r = rt_cgroup_pids(c->cg, ret, ret_n, err);
+    /* Only top asks, and moby logs a "top" event for it. */
+    if (r >= 0)
+        ctr_emit(c, "top", NULL);
+    return r;
 }
 
 /* Exit codes for wait: the state now. */
@@ -1808,6 +1848,22 @@ int eng_parse_until(const char *s, int64_t *ret)
     if (iso_parse_int64(s, 0, INT64_MAX / 1000000000, &secs) == 0) {
         *ret = secs * 1000000000;
         return 0;
+    }
+    /* "seconds.nanoseconds" as the docker CLI sends it: exact, where a double would round
+     * off the last digits. */
+    const char *dot = strchr(s, '.');
+    if (dot && dot > s && dot - s < 19 && strspn(s, "0123456789") == (size_t)(dot - s) && dot[1] &&
+        strspn(dot + 1, "0123456789") == strlen(dot + 1)) {
+        char whole[20];
+        int64_t frac = 0, scale = 100000000;
+        memcpy(whole, s, (size_t)(dot - s));
+        whole[dot - s] = '\0';
+        if (iso_parse_int64(whole, 0, INT64_MAX / 1000000000, &secs) == 0) {
+            for (const char *p = dot + 1; *p && scale > 0; p++, scale /= 10)
+                frac += (*p - '0') * scale;
+            *ret = secs * 1000000000 + frac;
+            return 0;
+        }
     }
     if (sscanf(s, "%lf%3s", &n, unit) == 2 && n >= 0) {
         double mult = streq(unit, "s") ? 1 : streq(unit, "m") ? 60 : streq(unit, "h") ? 3600 : 0;

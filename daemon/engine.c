@@ -42,8 +42,14 @@ struct engine {
     struct eng_sysinfo sys;
     struct eng_events *events;
     struct eng_ctrs *ctrs;
+    struct eng_metrics metrics;
     bool shutting_down;
 };
+
+struct eng_metrics *eng_metrics(struct engine *e)
+{
+    return &e->metrics;
+}
 
 static int lock_root(struct engine *e, struct iso_err *err)
 {

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "common/err.h"
+#include "common/hist.h"
 #include "store/image.h"
 
 struct engine;
@@ -316,3 +317,22 @@ void eng_exec_ended(struct engine *e, const char *id);
 
 int eng_exec_inspect(struct engine *e, const char *id, struct json_t **ret, struct iso_err *err);
 int eng_exec_resize(struct engine *e, const char *id, int h, int w, struct iso_err *err);
+
+/* ---- metrics (GET /isod/metrics) ---- */
+
+/* Counters kept where the work happens. Loop thread only. */
+struct eng_metrics {
+    uint64_t pull_bytes;            /* compressed layer bytes fetched from registries */
+    struct iso_hist pull_duration;  /* whole pulls, request to commit, failed ones too */
+    struct iso_hist start_duration; /* container starts, request to the shim's "ok" */
+};
+
+/* The engine's counters (borrowed; the engine updates them). */
+struct eng_metrics *eng_metrics(struct engine *e);
+
+/* Containers per state now, and the shims isod supervises (running and paused ones). */
+struct eng_ctr_census {
+    int64_t states[ENG_CTR_REMOVING + 1];
+    int64_t shims;
+};
+void eng_ctr_census(struct engine *e, struct eng_ctr_census *ret);

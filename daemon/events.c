@@ -107,7 +107,8 @@ void eng_event_emit(struct engine *e, const char *type, const char *action, cons
                     (json_int_t)(now / 1000000000), "timeNano", (json_int_t)now);
     if (!msg)
         return;
-    if (streq(type, "container")) {
+    /* moby fills the deprecated fields for containers and images only. */
+    if (streq(type, "container") || streq(type, "image")) {
         json_object_set_new(msg, "status", json_string(action));
         json_object_set_new(msg, "id", json_string(id));
         json_t *image =

@@ -1,4 +1,5 @@
 /* The engine's image operations: lookup, list, inspect, tag, remove, prune. */
+#include <jansson.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -11,6 +12,34 @@
 #include "store/reference.h"
 
 #define CONFIG_MAX (8u << 20)
+
+void eng_image_event(struct engine *e, const char *action, const char *id, const char *name,
+                     const char *labels)
+{
+    json_t *attrs = labels ? json_loads(labels, 0, NULL) : NULL;
+
+    if (!json_is_object(attrs)) {
+        json_decref(attrs);
+        attrs = json_object();
+    }
+    if (attrs && name && *name)
+        json_object_set_new(attrs, "name", json_string(name));
+    eng_event_emit(e, "image", action, id, attrs);
+}
+
+/* The labels of an image (JSON text, malloc'd) or NULL. */
+static char *image_labels(struct engine *e, const char *id)
+{
+    struct store_image img;
+    char *labels = NULL;
+
+    if (store_image_get(eng_store(e), id, &img, NULL) < 0)
+        return NULL;
+    if (img.labels)
+        labels = strdup(img.labels);
+    store_image_done(&img);
+    return labels;
+}
 
 const char *eng_ref_familiar(const char *full, char *buf, size_t size)
 {
@@ -108,7 +137,13 @@ int eng_image_tag(struct engine *e, const char *name, const char *repo, const ch
         return r = -EINVAL;
     if (ref.digest[0])
         return iso_err_set(err, EINVAL, "refusing to create a tag with a digest reference");
-    return store_tag_set(eng_store(e), store_ref_string(&ref, full, sizeof(full)), id, err);
+    r = store_tag_set(eng_store(e), store_ref_string(&ref, full, sizeof(full)), id, err);
+    if (r >= 0) {
+        _cleanup_free_ char *labels = image_labels(e, id);
+        char fam[STORE_REF_STR_MAX];
+        eng_image_event(e, "tag", id, eng_ref_familiar(full, fam, sizeof(fam)), labels);
+    }
+    return r;
 }
 
 /* Deletes the image row and the layers nobody else holds, reporting each. */
@@ -116,12 +151,14 @@ static int delete_image(struct engine *e, const char *id, eng_rmi_fn cb, void *u
                         uint64_t *reclaimed, struct iso_err *err)
 {
     char(*gone)[STORE_DIGEST_LEN + 1] = NULL;
+    _cleanup_free_ char *labels = image_labels(e, id);
     size_t n = 0;
     int r;
 
     r = store_image_delete(eng_store(e), id, &gone, &n, err);
     if (r < 0)
         return r;
+    eng_image_event(e, "delete", id, id, labels);
     if (cb)
         cb(ud, "Deleted", id);
     (void)store_blob_delete(eng_blobs(e), id, NULL);
@@ -164,11 +201,16 @@ static bool same_repo(const char *a, const char *b)
     return n == repo_len(b) && strneq(a, b, n);
 }
 
-static int untag(struct engine *e, const char *full, eng_rmi_fn cb, void *ud, struct iso_err *err)
+/* moby names the image, not the reference, in an untag event. */
+static int untag(struct engine *e, const char *id, const char *labels, const char *full,
+                 eng_rmi_fn cb, void *ud, struct iso_err *err)
 {
     char fam[STORE_REF_STR_MAX];
     int r = store_tag_remove(eng_store(e), full, err);
-    if (r >= 0 && cb)
+    if (r < 0)
+        return r;
+    eng_image_event(e, "untag", id, id, labels);
+    if (cb)
         cb(ud, "Untagged", eng_ref_familiar(full, fam, sizeof(fam)));
     return r;
 }
@@ -255,7 +297,7 @@ int eng_image_remove(struct engine *e, const char *name, bool force, eng_rmi_fn 
     }
     for (size_t i = 0; i < img.n_tags; i++)
         if (drop[i]) {
-            r = untag(e, img.tags[i], cb, ud, err);
+            r = untag(e, id, img.labels, img.tags[i], cb, ud, err);
             if (r < 0)
                 goto out;
         }
@@ -285,12 +327,8 @@ int eng_image_prune(struct engine *e, bool dangling_only, eng_rmi_fn cb, void *u
         r = store_image_containers(eng_store(e), list[i].id, &users, err);
         if (r < 0 || users > 0)
             continue;
-        for (size_t t = 0; t < list[i].n_tags && r >= 0; t++) {
-            char fam[STORE_REF_STR_MAX];
-            r = store_tag_remove(eng_store(e), list[i].tags[t], err);
-            if (r >= 0 && cb)
-                cb(ud, "Untagged", eng_ref_familiar(list[i].tags[t], fam, sizeof(fam)));
-        }
+        for (size_t t = 0; t < list[i].n_tags && r >= 0; t++)
+            r = untag(e, list[i].id, list[i].labels, list[i].tags[t], cb, ud, err);
         if (r >= 0)
             r = delete_image(e, list[i].id, cb, ud, &reclaimed, err);
     }

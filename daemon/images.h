@@ -19,3 +19,8 @@ struct json_t *eng_insecure_registries(struct engine *e);
 /* Startup: remove layer directories the database does not know (a crash between publish and
  * commit leaves them). */
 int eng_images_reconcile(struct engine *e, struct iso_err *err);
+
+/* Emits an image event as moby's LogImageEvent does: Actor.ID id, Attributes the image's
+ * labels (labels: JSON object text or NULL) plus "name". */
+void eng_image_event(struct engine *e, const char *action, const char *id, const char *name,
+                     const char *labels);

@@ -23,7 +23,8 @@ struct eng_pull {
     struct store_image_layer *layers;
     size_t n_layers;
     bool image_existed;
-    size_t pending; /* layers not finished, plus one while they are being placed */
+    uint64_t start_ns; /* monotonic */
+    size_t pending;    /* layers not finished, plus one while they are being placed */
     size_t fetched;
     struct iso_err err;
     bool failed;
@@ -104,6 +105,8 @@ static void job_done(void *ud, json_t *answer, const struct iso_err *err)
             break;
         }
     if (!err) {
+        if (j->size > 0)
+            eng_metrics(e)->pull_bytes += (uint64_t)j->size;
         emit_all(j, "Downloading", j->size, j->size);
         emit_all(j, "Verifying Checksum", -1, -1);
         emit_all(j, "Download complete", -1, -1);
@@ -321,8 +324,18 @@ static void pull_finish(struct eng_pull *p)
         emit(p, status, NULL, -1, -1);
         log_info("pulled image", "reference=%s layers=%zu fetched=%zu", p->ref_full, p->n_layers,
                  p->fetched);
+        /* moby: LogImageEvent(FamiliarString(ref), FamiliarName(ref), "pull"). */
+        char name[STORE_REF_STR_MAX];
+        _cleanup_free_ char *labels = NULL;
+        json_t *l = json_object_get(p->manifest, "labels");
+        if (json_is_object(l) && json_object_size(l) > 0)
+            labels = json_dumps(l, JSON_COMPACT);
+        eng_image_event(p->e, "pull", p->ref_familiar,
+                        store_ref_familiar_name(&p->ref, name, sizeof(name)), labels);
     } else
         log_info("pull failed", "reference=%s error=\"%s\"", p->ref_full, p->err.msg);
+    iso_hist_observe(&eng_metrics(p->e)->pull_duration,
+                     (double)(iso_now_mono_ns() - p->start_ns) / 1e9);
     if (p->done)
         p->done(p->ud, p->failed ? &p->err : NULL);
     pull_free(p);
@@ -351,6 +364,7 @@ int eng_image_pull(struct engine *e, const struct eng_pull_opts *opts, eng_progr
     if (!p)
         return iso_err_set(err, ENOMEM, "out of memory");
     p->e = e;
+    p->start_ns = iso_now_mono_ns();
     p->ref = ref;
     store_ref_string(&ref, p->ref_full, sizeof(p->ref_full));
     store_ref_familiar(&ref, p->ref_familiar, sizeof(p->ref_familiar));

@@ -21,7 +21,8 @@ def short_run_is_clean_under_valgrind(t):
         d.start()
         d.wait_ready(timeout=60)
         for path in ("/_ping", "/v1.44/version", "/v1.44/info", "/nosuch", "/v1.99/info",
-                     "/v1.44/networks/x"):
+                     "/v1.44/networks/x", "/isod/metrics", "/v1.44/events?until=1",
+                     "/v1.44/events?filters=bad"):
             d.get(path)
         d.req("DELETE", "/_ping")
         raw_exchange(d.sock, b"GET /v1.44/info HTTP/1.1\r\nHost: x\r\n"
@@ -59,6 +60,19 @@ def pull_load_save_remove_are_clean_under_valgrind(t):
             reg.seed(os.path.join(tmp, "bb"), "test/bb", "latest")
             d.start()
             d.wait_ready(timeout=60)
+            # Event streams: one whose client leaves before the next event, one live at
+            # shutdown with an until timer pending.
+            import socket
+            import time
+            streams = []
+            for query in ("", "?until=%d" % (time.time() + 3600)):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(30)
+                s.connect(d.sock)
+                s.sendall(b"GET /v1.44/events%s HTTP/1.1\r\nHost: x\r\n\r\n" % query.encode())
+                t.contains(s.recv(4096).decode(), "200 OK", "events stream")
+                streams.append(s)
+            streams[0].close()
             ref = reg.ref("test/bb")
             r = d.req("POST", "/v1.44/images/create?fromImage=" + ref[:-7] + "&tag=latest",
                       timeout=120)
@@ -77,7 +91,9 @@ def pull_load_save_remove_are_clean_under_valgrind(t):
             t.eq(d.req("DELETE", "/v1.44/images/" + ref).status, 200, "rmi")
             t.eq(d.req("POST", "/v1.44/images/prune?filters=" +
                        '{"dangling":["false"]}').status, 200, "prune")
+            t.eq(d.get("/isod/metrics").status, 200, "metrics")
             code = d.stop(signal.SIGTERM, timeout=60)
+            streams[1].close()
         log = d.log()
         t.eq(code, 0, "exit code (99 = valgrind found errors)\n" + log[-3000:])
         m = re.search(r"ERROR SUMMARY: (\d+) errors", log)
