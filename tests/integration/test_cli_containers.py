@@ -5,7 +5,6 @@ through a real terminal (tmux), pulls through a real local registry."""
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -252,6 +251,11 @@ def run_detached_prints_the_id(t):
         info = inspect(d, cid[:12])
         t.eq((info["Id"], info["State"]["Running"]), (cid, True), "running")
         ctl(d, "kill", cid)
+        r = ctl(d, "run", "-d", "busybox", "true")
+        t.eq(r.returncode, 0, f"run -d without --network: {r.stderr}")
+        t.true(r.stderr.startswith("WARNING: ") and r.stderr.endswith("\n"),
+               f"the daemon's warnings on stderr: {r.stderr!r}")
+        t.true(re.fullmatch(r"[0-9a-f]{64}\n", r.stdout), "only the id on stdout")
 
 
 @test
@@ -415,6 +419,10 @@ def logs_tail_timestamps_follow_and_tty(t):
         r = ctl(d, "logs", "logs1")
         t.eq((r.stdout, r.stderr), ("out1\nout2\nout3\nout4\n", "err1\nerr2\nerr3\nerr4\n"),
              "stdout and stderr apart")
+        r = ctl(d, "logs", "--since", str(int(time.time()) + 3600), "logs1")
+        t.eq((r.stdout, r.stderr), ("", ""), "--since the future")
+        r = ctl(d, "logs", "--since", "1700000000", "logs1")
+        t.eq(r.stdout, "out1\nout2\nout3\nout4\n", "--since the past")
         r = ctl(d, "logs", "-n", "0", "logs1")
         t.eq((r.stdout, r.stderr), ("", ""), "--tail 0")
         ctl(d, "run", *NET, "--name", "seq", "busybox", "seq", "10")
@@ -522,6 +530,7 @@ def rm_leaves_nothing(t):
     with Daemon() as d:
         r = ctl(d, "run", "--rm", *NET, "busybox", "sh", "-c", "exit 4")
         t.eq(r.returncode, 4, "exit code")
+        t.eq(ctl(d, "ps", "-a", "-q").stdout, "", "removed before run returns")
         r = ctl(d, "run", "--rm", "-d", *NET, "busybox", "true")
         t.eq(r.returncode, 0, "run --rm -d")
         wait_until(lambda: ctl(d, "ps", "-a", "-q").stdout == "", 10, "ps -a empty")
