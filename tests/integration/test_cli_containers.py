@@ -5,6 +5,7 @@ through a real terminal (tmux), pulls through a real local registry."""
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import tempfile
@@ -30,6 +31,39 @@ def ctl_raw(d, *args, input=None):
     """isoctl with its output as bytes: no newline translation."""
     return subprocess.run([harness.ISOCTL, "-H", "unix://" + d.sock] + list(args),
                           capture_output=True, input=input, timeout=30)
+
+
+def read_until(p, needle, timeout=10):
+    """Reads p's stdout until needle shows up; what was read."""
+    got, end = b"", time.monotonic() + timeout
+    while needle not in got:
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
+            raise harness.Failure(f"timed out waiting for {needle!r}, got {got!r}")
+        data = os.read(p.stdout.fileno(), 4096)
+        if not data:
+            raise harness.Failure(f"EOF before {needle!r}, got {got!r}")
+        got += data
+    return got
+
+
+def ctl_bg(d, *args):
+    return subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock] + list(args),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(p, timeout=10):
+    """p's (rest of stdout, stderr) once it exits; killed (by pid) if it does not."""
+    try:
+        return p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def ready(d, name):
+    wait_until(lambda: "ready\n" in ctl(d, "logs", name).stdout, 10, f"{name} ready")
 
 
 def state(d, ref):
@@ -208,22 +242,16 @@ def run_it_without_a_terminal_fails(t):
 @test
 def run_forwards_signals(t):
     with Daemon() as d:
-        p = subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock, "run", *NET, "--name",
-                              "sig", "busybox", "sh", "-c",
-                              'trap "echo got TERM; exit 3" TERM; while :; do sleep 0.1; done'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p = ctl_bg(d, "run", *NET, "--name", "sig", "busybox", "sh", "-c",
+                   'trap "echo got TERM; exit 3" TERM; echo ready; while :; do sleep 0.1; done')
         try:
-            wait_until(lambda: d.get("/v1.44/containers/sig/json").status == 200 and
-                       state(d, "sig")["Running"], 10, "the container to run")
-            time.sleep(0.2)  # the trap is set by the shell's first line
+            first = read_until(p, b"ready\n")   # the trap is set
+            t.true(state(d, "sig")["Running"], "running")
             p.send_signal(signal.SIGTERM)
-            out, err = p.communicate(timeout=10)
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+            out, err = finish(p)
         t.eq(p.returncode, 3, f"exit code (stderr {err!r})")
-        t.eq(out, b"got TERM\n", "the container's trap ran")
+        t.eq(first + out, b"ready\ngot TERM\n", "the container's trap ran")
         t.eq(state(d, "sig")["ExitCode"], 3, "container exit code")
 
 
@@ -343,8 +371,8 @@ def ps_table_json_and_filters(t):
 def stop_several_one_missing(t):
     with Daemon() as d:
         ctl(d, "run", "-d", *NET, "--name", "good", "busybox", "sh", "-c",
-            "trap 'exit 10' USR1; while :; do sleep 0.1; done")
-        time.sleep(0.2)
+            "trap 'exit 10' USR1; echo ready; while :; do sleep 0.1; done")
+        ready(d, "good")
         r = ctl(d, "stop", "-t", "3", "-s", "USR1", "good", "missing")
         t.eq(r.returncode, 1, "exit code")
         t.eq(r.stdout, "good\n", "the good one")
@@ -356,7 +384,7 @@ def stop_several_one_missing(t):
 @test
 def rm_kill_pause_unpause_restart_rename_wait_top(t):
     with Daemon() as d:
-        loop = "trap 'echo hup; exit 7' HUP; while :; do sleep 0.1; done"
+        loop = "trap 'echo hup; exit 7' HUP; echo ready; while :; do sleep 0.1; done"
         cid = ctl(d, "run", "-d", *NET, "--name", "one", "busybox", "sh", "-c", loop).stdout.strip()
         r = ctl(d, "rm", "one")
         t.eq(r.returncode, 1, "rm of a running container")
@@ -382,11 +410,11 @@ def rm_kill_pause_unpause_restart_rename_wait_top(t):
         r = ctl(d, "rename", "one", "three")
         t.eq(r.returncode, 1, "rename of a missing container")
 
-        time.sleep(0.2)
+        ready(d, "two")
         t.eq(ctl(d, "kill", "-s", "HUP", "two").stdout, "two\n", "kill -s HUP")
         r = ctl(d, "wait", "two")
         t.eq((r.returncode, r.stdout), (0, "7\n"), "wait prints the exit code")
-        t.eq(ctl(d, "logs", "two").stdout, "hup\n", "the trap ran")
+        t.eq(ctl(d, "logs", "two").stdout, "ready\nhup\n", "the trap ran")
 
         t0 = time.monotonic()
         t.eq(ctl(d, "restart", "-t", "1", "two").stdout, "two\n", "restart")
@@ -504,20 +532,17 @@ def start_attach_and_interactive(t):
 def attach_to_a_running_container(t):
     with Daemon() as d:
         ctl(d, "run", "-d", *NET, "--name", "at", "busybox", "sh", "-c",
-            "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo attached-out; exit 9")
-        p = subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock, "attach", "at"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            "while [ ! -e /tmp/go ]; do echo tick; sleep 0.05; done; echo attached-out; exit 9")
+        p = ctl_bg(d, "attach", "at")
         try:
-            time.sleep(0.5)  # attach is connected before the container writes
+            read_until(p, b"tick\n")    # attached
             # the go file, from the host through the container's root
-            merged = os.path.join("/proc", str(state(d, "at")["Pid"]), "root", "tmp", "go")
-            open(merged, "w").close()
-            out, err = p.communicate(timeout=10)
+            go = os.path.join("/proc", str(state(d, "at")["Pid"]), "root", "tmp", "go")
+            open(go, "w").close()
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        t.eq((p.returncode, out), (9, b"attached-out\n"), f"attach (stderr {err!r})")
+            out, err = finish(p)
+        t.eq(p.returncode, 9, f"attach's exit code (stderr {err!r})")
+        t.true(out.endswith(b"attached-out\n"), f"the output: {out[-100:]!r}")
         r = ctl(d, "attach", "at")
         t.eq(r.returncode, 1, "attach to a stopped container")
         t.contains(r.stderr, "You cannot attach to a stopped container", "docker's words")
