@@ -2,10 +2,12 @@
 """isoctl's container commands against a real isod running real busybox containers: what a
 user sees (output, exit codes) and the container's state through the API. Interactive runs go
 through a real terminal (tmux), pulls through a real local registry."""
+import atexit
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -20,6 +22,7 @@ import mkimage as mk
 from ctrlib import Daemon, inspect
 
 _tmp = tempfile.mkdtemp(prefix="isod-cli-", dir=registry.temp_base())
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
 NET = ("--network", "none")  # isod has no bridge yet; keeps the warning off stderr
 
 
