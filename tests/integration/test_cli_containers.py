@@ -65,6 +65,11 @@ def finish(p, timeout=10):
             p.wait()
 
 
+def running(d, name, comm):
+    wait_until(lambda: comm in ctl(d, "top", name, "-eo", "pid,comm").stdout.split(), 10,
+               f"{comm} in {name}")
+
+
 def ready(d, name):
     wait_until(lambda: "ready\n" in ctl(d, "logs", name).stdout, 10, f"{name} ready")
 
@@ -199,9 +204,16 @@ def run_it_on_a_terminal(t):
         tm.wait_for(r"^30 100$", "stty size 30 100")
         tm.resize(80, 20)
         wait_until(lambda: tm.screen().count("\n") == 20, 10, "the window to shrink")
-        tm.line("stty size")
+        for _ in range(10):  # the resize reaches isod after SIGWINCH: ask until it has
+            tm.line("stty size")
+            try:
+                tm.wait_for(r"^20 80$", "stty size after the resize", timeout=1)
+                break
+            except harness.Failure:
+                pass
         tm.wait_for(r"^20 80$", "stty size after the resize")
         tm.line("cat")
+        running(d, "term", "cat")
         tm.keys("C-c")
         tm.line("echo still here")
         tm.wait_for(r"^still here$", "^C interrupted cat, not isoctl")
@@ -220,6 +232,7 @@ def run_it_detach_keys_leave_the_container_running(t):
                                              "--name", "det", "busybox", "sh"])) as tm:
         tm.wait_for(r"^/ #", "the shell prompt")
         tm.line("od -An -c")
+        running(d, "det", "od")     # the keys go to od, not to the shell's line editor
         tm.keys("C-p", "x")      # ctrl-p not followed by ctrl-q is sent on
         tm.keys("Enter", "C-d")
         tm.wait_for(r"020\s+x\s+\\n", "ctrl-p x reached the container")
