@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -126,12 +127,12 @@ class Tmux:
         self.tmux("resize-window", "-t", self.name, "-x", str(x), "-y", str(y))
 
 
-def in_shell(tmux_cmd_dir, isoctl_args):
-    """A shell line for tmux: records the terminal settings around isoctl and its exit code,
-    then stays (so the pane can be read)."""
-    q = " ".join(subprocess.list2cmdline([a]) if " " in a else a for a in isoctl_args)
-    return (f"stty -g > {tmux_cmd_dir}/before; {harness.ISOCTL} {q}; echo EXIT=$?; "
-            f"stty -g > {tmux_cmd_dir}/after; exec sleep 600")
+def in_shell(work, isoctl_args):
+    """A shell line for tmux: records the terminal settings (stty -g) around isoctl and prints
+    its exit code, then stays (so the pane can be read)."""
+    cmd = shlex.join([harness.ISOCTL] + list(isoctl_args))
+    return (f"stty -g > {work}/before; {cmd}; echo EXIT=$?; stty -g > {work}/after; "
+            "exec sleep 600")
 
 
 def read(path):
