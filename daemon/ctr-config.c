@@ -1072,12 +1072,19 @@ json_t *ctr_summary_json(struct ctr *c, bool size)
     if (ctr_config_argv(c, &argv, &n) < 0)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        len += strlen(argv[i]) + 1;
+        len += strlen(argv[i]) + 3;
+    /* Docker's: the path, then the arguments, those with a space in single quotes. */
     _cleanup_free_ char *command = calloc(1, len + 1);
     for (size_t i = 0; command && i < n; i++) {
+        bool quote = i > 0 && strchr(argv[i], ' ');
+
         if (i)
             strcat(command, " ");
+        if (quote)
+            strcat(command, "'");
         strcat(command, argv[i]);
+        if (quote)
+            strcat(command, "'");
     }
     free(argv);
     ctr_status_text(c, status, sizeof(status));

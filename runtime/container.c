@@ -504,6 +504,45 @@ static void setup_masks(struct rt_child *c)
     }
 }
 
+/* The init is a fork of the shim: without this, the container's ps shows the shim's command
+ * line, a path on the host. Its argument area (fields 48 and 49 of /proc/self/stat) is
+ * overwritten in place; failures leave the old command line. */
+static void name_init(void)
+{
+    static const char name[] = "isod-init";
+    unsigned long start = 0, end = 0;
+    char buf[1024], *p, *save = NULL;
+    int fd, field = 2;
+    ssize_t n;
+
+    (void)prctl(PR_SET_NAME, name);
+    fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the comm may hold spaces and parentheses */
+    if (!p)
+        return;
+    for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        if (++field == 48)
+            start = strtoul(tok, NULL, 10);
+        else if (field == 49) {
+            end = strtoul(tok, NULL, 10);
+            break;
+        }
+    }
+    if (!start || end <= start + sizeof(name))
+        return;
+    memset((void *)start, 0, end - start);
+    memcpy((void *)start, name, sizeof(name));
+    /* Not a NUL at the end: the kernel reads the area up to the first NUL (setproctitle). */
+    ((char *)end)[-1] = ' ';
+}
+
 /* --init: PID 1 stays here, reaps everything and forwards signals to the command. */
 static void run_init(struct rt_child *c)
 {
@@ -529,6 +568,7 @@ static void run_init(struct rt_child *c)
         return;
     }
     close(c->errfd);
+    name_init();
     for (;;) {
         siginfo_t si;
         int sig = sigwaitinfo(&all, &si);

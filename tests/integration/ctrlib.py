@@ -1,8 +1,10 @@
 """What the container tests share: the busybox image with the probe, a started isod with it
 loaded, and thin wrappers over the container endpoints."""
+import atexit
 import json
 import urllib.parse
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -16,6 +18,7 @@ import mkimage as mk  # noqa: E402
 _tmp = tempfile.mkdtemp(prefix="isod-ctr-")
 _archive = os.path.join(_tmp, "busybox.tar")
 _probe = os.path.join(_tmp, "probe")
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
 
 
 def _fixtures():

@@ -1,549 +1,682 @@
 #!/usr/bin/env python3
-"""isoctl's container commands against a scripted fake daemon on a unix socket: the requests
-isoctl sends (order, paths, bodies, the attach upgrade) and what it prints and exits with.
-isod's container backend is not needed: each test plays the daemon's side as docs/api.md and
-DOCKER-API.md §5-§10 describe it."""
-import fcntl
+"""isoctl's container commands against a real isod running real busybox containers: what a
+user sees (output, exit codes) and the container's state through the API. Interactive runs go
+through a real terminal (tmux), pulls through a real local registry."""
+import atexit
 import json
 import os
-import pty
+import re
+import select
+import shlex
+import shutil
 import signal
-import socket
-import socketserver
-import struct
 import subprocess
 import tempfile
-import termios
-import threading
 import time
-import urllib.parse
 
 import harness
-from harness import isoctl, run, test
+import registry
+from harness import isoctl, run, test, wait_until
+from registry import Registry
 
-ID = "0123456789ab" + "c" * 52
+import mkimage as mk
+from ctrlib import Daemon, inspect
 
-
-def frame(stream, data):
-    data = data.encode() if isinstance(data, str) else data
-    return struct.pack(">BxxxI", stream, len(data)) + data
-
-
-class Req:
-    def __init__(self, method, target, headers, body):
-        self.method = method
-        self.target = target
-        u = urllib.parse.urlsplit(target)
-        self.path = u.path
-        self.query = dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True))
-        self.headers = headers
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
+_tmp = tempfile.mkdtemp(prefix="isod-cli-", dir=registry.temp_base())
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
+NET = ("--network", "none")  # isod has no bridge yet; keeps the warning off stderr
 
 
-class Fake:
-    """A daemon whose routes are the test's functions: route(req, sock) writes the answer."""
+def ctl(d, *args, **kw):
+    return isoctl(*args, host=d.sock, **kw)
 
-    def __init__(self, routes):
-        self.routes = routes
-        self.log = []
-        self.lock = threading.Lock()
-        self.dir = tempfile.mkdtemp(prefix="isoctl-fake-")
-        self.sock = os.path.join(self.dir, "d.sock")
-        fake = self
 
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self):
-                f = self.request.makefile("rb")
-                line = f.readline().decode()
-                if not line:
-                    return
-                method, target, _ = line.split(" ", 2)
-                headers = {}
-                while True:
-                    h = f.readline().decode().rstrip("\r\n")
-                    if not h:
-                        break
-                    k, v = h.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-                body = b""
-                if "content-length" in headers:
-                    body = f.read(int(headers["content-length"]))
-                req = Req(method, target, headers, body)
-                with fake.lock:
-                    fake.log.append(req)
-                for (m, prefix), fn in fake.routes.items():
-                    if m == method and req.path.startswith(prefix):
-                        fn(req, self.request, f)
-                        return
-                reply(self.request, 404, {"message": f"page not found: {req.path}"})
+def ctl_raw(d, *args, input=None):
+    """isoctl with its output as bytes: no newline translation."""
+    return subprocess.run([harness.ISOCTL, "-H", "unix://" + d.sock] + list(args),
+                          capture_output=True, input=input, timeout=30)
 
-        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-            daemon_threads = True
 
-        self.server = Server(self.sock, Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+def read_until(p, needle, timeout=10):
+    """Reads p's stdout until needle shows up; what was read."""
+    got, end = b"", time.monotonic() + timeout
+    while needle not in got:
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
+            raise harness.Failure(f"timed out waiting for {needle!r}, got {got!r}")
+        data = os.read(p.stdout.fileno(), 4096)
+        if not data:
+            raise harness.Failure(f"EOF before {needle!r}, got {got!r}")
+        got += data
+    return got
+
+
+def ctl_bg(d, *args):
+    return subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock] + list(args),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(p, timeout=10):
+    """p's (rest of stdout, stderr) once it exits; killed (by pid) if it does not."""
+    try:
+        return p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def running(d, name, comm):
+    wait_until(lambda: comm in ctl(d, "top", name, "-eo", "pid,comm").stdout.split(), 10,
+               f"{comm} in {name}")
+
+
+def ready(d, name):
+    wait_until(lambda: "ready\n" in ctl(d, "logs", name).stdout, 10, f"{name} ready")
+
+
+def state(d, ref):
+    return inspect(d, ref)["State"]
+
+
+def wait_state(d, ref, status, what=None):
+    wait_until(lambda: state(d, ref)["Status"] == status, 10, what or f"{ref} {status}")
+
+
+class Tmux:
+    """A detached tmux session (100x30) running cmd; killed by its unique name on exit."""
+    count = 0
+
+    def __init__(self, cmd, x=100, y=30):
+        Tmux.count += 1
+        self.name = f"isoctl-it-{os.getpid()}-{Tmux.count}"
+        self.cmd, self.x, self.y = cmd, x, y
+
+    def tmux(self, *args):
+        return subprocess.run(["tmux"] + list(args), capture_output=True, text=True,
+                              timeout=10)
 
     def __enter__(self):
-        self.thread.start()
+        r = self.tmux("new-session", "-d", "-s", self.name, "-x", str(self.x), "-y",
+                      str(self.y), self.cmd)
+        if r.returncode != 0:
+            raise harness.Failure(f"tmux new-session: {r.stderr}")
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        os.unlink(self.sock)
-        os.rmdir(self.dir)
+        self.tmux("kill-session", "-t", self.name)
 
-    def calls(self):
-        return [f"{r.method} {r.path}" for r in self.log]
+    def keys(self, *keys):
+        self.tmux("send-keys", "-t", self.name, *keys)
 
-    def find(self, method, path):
-        return [r for r in self.log if r.method == method and r.path == path]
+    def line(self, text):
+        self.tmux("send-keys", "-t", self.name, "-l", text)
+        self.keys("Enter")
 
+    def screen(self):
+        return self.tmux("capture-pane", "-p", "-t", self.name).stdout
 
-def reply(sock, status, obj=None, raw=None, ctype="application/json"):
-    body = raw if raw is not None else (b"" if obj is None else json.dumps(obj).encode())
-    head = f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-    sock.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
-
-
-def chunk(data):
-    return b"%x\r\n" % len(data) + data + b"\r\n"
-
-
-class Session:
-    """The daemon's side of attach + wait + start for one container."""
-
-    def __init__(self, output, status=0, start_error=None, echo_stdin=False, tty=False):
-        self.output = output
-        self.status = status
-        self.start_error = start_error
-        self.echo_stdin = echo_stdin
-        self.tty = tty
-        self.started = threading.Event()
-        self.done = threading.Event()
-
-    def attach(self, req, sock, f):
-        sock.sendall(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: "
-                     b"application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\n"
-                     b"Upgrade: tcp\r\n\r\n")
-        if not self.started.wait(10):
-            return
-        if self.echo_stdin:
-            data = f.read()  # until the client's half-close
-            sock.sendall(data if self.tty else frame(1, data))
+    def wait_for(self, pattern, what=None, timeout=10):
         try:
-            sock.sendall(self.output)
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # the client is gone (a failed start)
-        self.done.set()
+            return wait_until(lambda: re.search(pattern, self.screen(), re.M), timeout,
+                              what or repr(pattern))
+        except harness.Failure as e:
+            raise harness.Failure(f"{e}; screen:\n{self.screen()}") from None
 
-    def wait(self, req, sock, f):
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n")
-        self.done.wait(10)
-        body = json.dumps({"StatusCode": self.status, "Error": None}).encode()
-        try:
-            sock.sendall(chunk(body) + chunk(b""))
-        except BrokenPipeError:
-            pass  # the client gave up waiting (a failed start)
-
-    def start(self, req, sock, f):
-        if self.start_error:
-            reply(sock, 400, {"message": self.start_error})
-            self.done.set()
-            self.started.set()
-            return
-        reply(sock, 204)
-        self.started.set()
-
-    def routes(self, create):
-        return {
-            ("POST", "/containers/create"): create,
-            ("POST", f"/containers/{ID}/attach"): self.attach,
-            ("POST", f"/containers/{ID}/wait"): self.wait,
-            ("POST", f"/containers/{ID}/start"): self.start,
-            ("POST", f"/containers/{ID}/resize"): lambda r, s, f: reply(s, 200),
-        }
+    def resize(self, x, y):
+        self.tmux("resize-window", "-t", self.name, "-x", str(x), "-y", str(y))
 
 
-def created(req, sock, f):
-    reply(sock, 201, {"Id": ID, "Warnings": []})
+def in_shell(work, isoctl_args):
+    """A shell line for tmux: records the terminal settings (stty -g) around isoctl and prints
+    its exit code, then stays (so the pane can be read)."""
+    cmd = shlex.join([harness.ISOCTL] + list(isoctl_args))
+    return (f"stty -g > {work}/before; {cmd}; echo EXIT=$?; stty -g > {work}/after; "
+            "exec sleep 600")
 
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def settings(work):
+    """(before, after): the terminal's settings (stty -g) around isoctl."""
+    after = wait_until(lambda: os.path.exists(f"{work}/after") and read(f"{work}/after"), 10,
+                       "stty -g after isoctl")
+    return read(f"{work}/before"), after
+
+
+# ---- run ----
 
 @test
-def run_pulls_missing_image_attaches_waits_starts(t):
-    s = Session(frame(1, "hi\n") + frame(2, "oops\n"), status=3)
-    creates = []
-
-    def create(req, sock, f):
-        creates.append(req)
-        if len(creates) == 1:
-            reply(sock, 404, {"message": "No such image: alpine:latest"})
-        else:
-            reply(sock, 201, {"Id": ID, "Warnings": ["memory limited without swap"]})
-
-    def pull(req, sock, f):
-        t.eq(req.query, {"fromImage": "docker.io/library/alpine", "tag": "latest"}, "pull query")
-        reply(sock, 200, raw=b'{"status":"Pulling from library/alpine","id":"latest"}\r\n'
-              b'{"status":"Status: Downloaded newer image for alpine:latest"}\r\n')
-
-    routes = s.routes(create)
-    routes[("POST", "/images/create")] = pull
-    with Fake(routes) as d:
-        r = isoctl("run", "--rm", "--name", "web", "-m", "64m", "alpine", "echo", "hi",
-                   host=d.sock)
+def run_pulls_a_missing_image_from_a_registry(t):
+    lay = os.path.join(_tmp, "bb-layout")
+    mk.oci_layout(lay, mk.busybox(), tag="latest")
+    with Registry() as reg, Daemon() as d:
+        reg.seed(lay, "library/busybox", "latest")
+        ref = reg.ref("library/busybox")
+        r = ctl(d, "run", *NET, "--name", "pulled", ref, "sh", "-c", "echo hi; echo oops >&2; "
+                "exit 3", timeout=120)
         t.eq(r.returncode, 3, f"exit code (stderr {r.stderr!r})")
         t.eq(r.stdout, "hi\n", "stdout")
-        t.contains(r.stderr, "Unable to find image 'alpine:latest' locally\n")
-        t.contains(r.stderr, "WARNING: memory limited without swap\n")
-        t.contains(r.stderr, "oops\n")
-        t.eq(d.calls(), ["POST /containers/create", "POST /images/create",
-                         "POST /containers/create", f"POST /containers/{ID}/attach",
-                         f"POST /containers/{ID}/wait", f"POST /containers/{ID}/start"], "calls")
-        body = creates[1].json()
-        t.eq(creates[1].query, {"name": "web"}, "create query")
-        t.eq(creates[1].headers.get("content-type"), "application/json", "content type")
-        t.eq(body["Image"], "alpine", "Image")
-        t.eq(body["Cmd"], ["echo", "hi"], "Cmd")
-        t.eq(body["HostConfig"]["AutoRemove"], True, "AutoRemove")
-        t.eq(body["HostConfig"]["Memory"], 64 << 20, "Memory")
-        attach = d.find("POST", f"/containers/{ID}/attach")[0]
-        t.eq(attach.query, {"stream": "1", "stdout": "1", "stderr": "1"}, "attach query")
-        t.eq(attach.headers.get("upgrade"), "tcp", "Upgrade header")
-        t.eq(attach.headers.get("connection"), "Upgrade", "Connection header")
-        wait = d.find("POST", f"/containers/{ID}/wait")[0]
-        t.eq(wait.query, {"condition": "removed"}, "wait condition with --rm")
+        t.true(r.stderr.startswith(f"Unable to find image '{ref}' locally\n"),
+               f"first line of stderr: {r.stderr!r}")
+        t.contains(r.stderr, f"Status: Downloaded newer image for {ref}\n", "pull status")
+        t.true(r.stderr.endswith("oops\n"), f"the container's stderr last: {r.stderr!r}")
+        t.eq(ctl(d, "images", "-q").stdout.count("\n"), 2, "pulled next to busybox")
+        st = state(d, "pulled")
+        t.eq((st["Status"], st["ExitCode"]), ("exited", 3), "state")
+        r = ctl(d, "run", "--rm", *NET, ref, "echo", "again")
+        t.eq((r.returncode, r.stdout, r.stderr), (0, "again\n", ""), "no pull the second time")
 
 
 @test
-def run_interactive_sends_stdin_and_half_closes(t):
-    s = Session(frame(1, "!\n"), echo_stdin=True)
-    with Fake(s.routes(created)) as d:
-        r = isoctl("run", "-i", "alpine", "cat", host=d.sock, input="hello\n")
-        t.eq(r.returncode, 0, f"exit code (stderr {r.stderr!r})")
-        t.eq(r.stdout, "hello\n!\n", "stdout")
-        attach = d.find("POST", f"/containers/{ID}/attach")[0]
-        t.eq(attach.query.get("stdin"), "1", "stdin=1")
-        wait = d.find("POST", f"/containers/{ID}/wait")[0]
-        t.eq(wait.query, {"condition": "next-exit"}, "wait condition")
-        body = d.find("POST", "/containers/create")[0].json()
-        t.eq((body["OpenStdin"], body["AttachStdin"], body["StdinOnce"]), (True, True, True),
-             "stdin fields")
+def run_interactive_stdin_and_half_close(t):
+    with Daemon() as d:
+        r = ctl(d, "run", "-i", *NET, "--name", "cat", "busybox", "sh", "-c",
+                "cat; echo after EOF; exit 4", input="through stdin\nline 2\n")
+        t.eq(r.returncode, 4, f"exit code (stderr {r.stderr!r})")
+        t.eq(r.stdout, "through stdin\nline 2\nafter EOF\n", "stdin reached cat, then EOF")
+        r = ctl(d, "run", "-i", "--rm", *NET, "busybox", "wc", "-c", input="x" * 200000)
+        t.eq(r.stdout.strip(), "200000", "large input")
+        r = ctl(d, "run", "--rm", *NET, "busybox", "cat", input="ignored\n")
+        t.eq((r.returncode, r.stdout), (0, ""), "without -i, stdin is not attached")
 
 
 @test
 def run_tty_output_is_raw(t):
-    s = Session(b"\x01raw bytes\n", tty=True)
-    with Fake(s.routes(created)) as d:
-        r = isoctl("run", "-t", "alpine", "sh", host=d.sock)
-        t.eq(r.returncode, 0, f"exit code (stderr {r.stderr!r})")
-        t.eq(r.stdout, "\x01raw bytes\n", "stdout")
+    with Daemon() as d:
+        r = ctl_raw(d, "run", "-t", "--rm", *NET, "busybox", "sh", "-c",
+                    "printf 'a\\nb\\001\\n'; exit 2")
+        t.eq(r.returncode, 2, f"exit code (stderr {r.stderr!r})")
+        t.eq(r.stdout, b"a\r\nb\x01\r\n", "the terminal's \\r\\n, no framing")
 
 
 @test
-def run_it_on_a_terminal_raw_mode_and_resize(t):
-    """-it on a pty: the size goes into ConsoleSize and a resize, keystrokes go through
-    unprocessed, and the terminal is restored at the end."""
-    started, got = threading.Event(), []
-
-    def attach(req, sock, f):
-        sock.sendall(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-        started.wait(10)
-        sock.sendall(b"$ ")
-        while b"q" not in b"".join(got):
-            data = sock.recv(100)
-            if not data:
+def run_it_on_a_terminal(t):
+    """-it in tmux: the size reaches the container and follows a resize, keys go through
+    unprocessed (^C is the container's), the exit code comes back, the terminal is restored."""
+    work = tempfile.mkdtemp(dir=_tmp)
+    with Daemon() as d, Tmux(in_shell(work, ["-H", "unix://" + d.sock, "run", "-it", *NET,
+                                             "--name", "term", "busybox", "sh"])) as tm:
+        tm.wait_for(r"^/ #", "the shell prompt")
+        tm.line("stty size")
+        tm.wait_for(r"^30 100$", "stty size 30 100")
+        tm.resize(80, 20)
+        wait_until(lambda: tm.screen().count("\n") == 20, 10, "the window to shrink")
+        for _ in range(10):  # the resize reaches isod after SIGWINCH: ask until it has
+            tm.line("stty size")
+            try:
+                tm.wait_for(r"^20 80$", "stty size after the resize", timeout=1)
                 break
-            got.append(data)
-        sock.sendall(b"bye\r\n")
-        sock.shutdown(socket.SHUT_RDWR)
-        s.done.set()
-
-    def start(req, sock, f):
-        reply(sock, 204)
-        started.set()
-
-    s = Session(b"")
-    routes = s.routes(created)
-    routes[("POST", f"/containers/{ID}/attach")] = attach
-    routes[("POST", f"/containers/{ID}/start")] = start
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    before = termios.tcgetattr(slave)
-    with Fake(routes) as d:
-        p = subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock, "run", "-it", "alpine",
-                              "sh"], stdin=slave, stdout=slave, stderr=slave)
-        out = b""
-        while b"$ " not in out:
-            out += os.read(master, 100)
-        os.write(master, b"\x03q")  # ^C is a byte for the container, not a signal
-        while b"bye" not in out:
-            out += os.read(master, 100)
-        t.eq(p.wait(10), 0, "exit code")
-        t.eq(b"".join(got), b"\x03q", "keystrokes")
-        t.eq(termios.tcgetattr(slave), before, "terminal restored")
-        body = d.find("POST", "/containers/create")[0].json()
-        t.eq(body["HostConfig"]["ConsoleSize"], [30, 100], "ConsoleSize")
-        t.eq(body["Tty"], True, "Tty")
-        resize = d.find("POST", f"/containers/{ID}/resize")
-        t.eq(resize[0].query, {"h": "30", "w": "100"}, "resize")
-    os.close(master)
-    os.close(slave)
+            except harness.Failure:
+                pass
+        tm.wait_for(r"^20 80$", "stty size after the resize")
+        tm.line("cat")
+        running(d, "term", "cat")
+        tm.keys("C-c")
+        tm.line("echo still here")
+        tm.wait_for(r"^still here$", "^C interrupted cat, not isoctl")
+        t.true(state(d, "term")["Running"], "running")
+        tm.line("exit 5")
+        tm.wait_for(r"EXIT=5$", "isoctl's exit code")
+        before, after = settings(work)
+        t.eq(after, before, "terminal settings restored")
+        t.eq(state(d, "term")["ExitCode"], 5, "container exit code")
 
 
 @test
-def run_it_detach_keys(t):
-    """ctrl-p ctrl-q detaches; a ctrl-p followed by anything else is sent."""
-    started, got = threading.Event(), []
-
-    def attach(req, sock, f):
-        sock.sendall(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-        started.wait(10)
-        sock.sendall(b"$ ")
-        while True:
-            data = sock.recv(100)
-            if not data:
-                break
-            got.append(data)
-        s.done.set()
-
-    def start(req, sock, f):
-        reply(sock, 204)
-        started.set()
-
-    s = Session(b"")
-    routes = s.routes(created)
-    routes[("POST", f"/containers/{ID}/attach")] = attach
-    routes[("POST", f"/containers/{ID}/start")] = start
-    master, slave = pty.openpty()
-    with Fake(routes) as d:
-        p = subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock, "run", "-it", "alpine",
-                              "sh"], stdin=slave, stdout=slave, stderr=slave)
-        out = b""
-        while b"$ " not in out:
-            out += os.read(master, 100)
-        os.write(master, b"a\x10b\x10")
-        harness.wait_until(lambda: b"".join(got) == b"a\x10b", what="keys before ctrl-p")
-        os.write(master, b"\x11")
-        t.eq(p.wait(10), 0, "exit code")
-        t.true(s.done.wait(10), "connection closed")
-        t.eq(b"".join(got), b"a\x10b", "keys sent")
-    os.close(master)
-    os.close(slave)
+def run_it_detach_keys_leave_the_container_running(t):
+    work = tempfile.mkdtemp(dir=_tmp)
+    with Daemon() as d, Tmux(in_shell(work, ["-H", "unix://" + d.sock, "run", "-it", *NET,
+                                             "--name", "det", "busybox", "sh"])) as tm:
+        tm.wait_for(r"^/ #", "the shell prompt")
+        tm.line("od -An -c")
+        running(d, "det", "od")     # the keys go to od, not to the shell's line editor
+        tm.keys("C-p", "x")      # ctrl-p not followed by ctrl-q is sent on
+        tm.keys("Enter", "C-d")
+        tm.wait_for(r"020\s+x\s+\\n", "ctrl-p x reached the container")
+        tm.keys("C-p", "C-q")
+        tm.wait_for(r"EXIT=0$", "isoctl detached with 0")
+        before, after = settings(work)
+        t.eq(after, before, "terminal settings restored")
+        st = state(d, "det")
+        t.eq((st["Status"], st["Running"]), ("running", True), "the container runs on")
+        r = ctl(d, "kill", "det")
+        t.eq(r.returncode, 0, f"kill: {r.stderr}")
 
 
 @test
 def run_it_without_a_terminal_fails(t):
-    r = isoctl("run", "-it", "alpine", host="/nonexistent.sock", input="")
-    t.eq(r.returncode, 125, "exit code")
-    t.eq(r.stderr, "isoctl: the input device is not a TTY\n", "stderr")
+    with Daemon() as d:
+        r = ctl(d, "run", "-it", *NET, "busybox", "sh", input="")
+        t.eq(r.returncode, 125, "exit code")
+        t.eq(r.stderr, "isoctl: the input device is not a TTY\n", "docker's words")
+        t.eq(ctl(d, "ps", "-a", "-q").stdout, "", "no container created")
 
 
 @test
 def run_forwards_signals(t):
-    s = Session(frame(1, "bye\n"), status=130)
-    kills = []
-
-    def kill(req, sock, f):
-        kills.append(req.query)
-        reply(sock, 204)
-        s.started.set()
-
-    def start(req, sock, f):
-        reply(sock, 204)  # the output comes only after the signal
-
-    routes = s.routes(created)
-    routes[("POST", f"/containers/{ID}/kill")] = kill
-    routes[("POST", f"/containers/{ID}/start")] = start
-    with Fake(routes) as d:
-        p = subprocess.Popen([harness.ISOCTL, "-H", "unix://" + d.sock, "run", "alpine", "sh"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        # isoctl blocks the signals before it sends the start.
-        harness.wait_until(lambda: d.find("POST", f"/containers/{ID}/start"), what="start")
-        p.send_signal(signal.SIGTERM)
-        out, err = p.communicate(timeout=10)
-        t.eq(p.returncode, 130, f"exit code (stderr {err!r})")
-        t.eq(out, b"bye\n", "stdout")
-        t.eq(kills, [{"signal": "TERM"}], "kill")
+    with Daemon() as d:
+        p = ctl_bg(d, "run", *NET, "--name", "sig", "busybox", "sh", "-c",
+                   'trap "echo got TERM; exit 3" TERM; echo ready; while :; do sleep 0.1; done')
+        try:
+            first = read_until(p, b"ready\n")   # the trap is set
+            t.true(state(d, "sig")["Running"], "running")
+            p.send_signal(signal.SIGTERM)
+        finally:
+            out, err = finish(p)
+        t.eq(p.returncode, 3, f"exit code (stderr {err!r})")
+        t.eq(first + out, b"ready\ngot TERM\n", "the container's trap ran")
+        t.eq(state(d, "sig")["ExitCode"], 3, "container exit code")
 
 
 @test
 def run_start_failure_exit_codes(t):
-    for msg, code in [('exec: "nosuch": executable file not found in $PATH', 127),
-                      ('exec: "/etc": permission denied', 126),
-                      ("cgroup setup failed", 125)]:
-        s = Session(b"", start_error=msg)
-        with Fake(s.routes(created)) as d:
-            r = isoctl("run", "alpine", "nosuch", host=d.sock)
-            t.eq(r.returncode, code, f"exit code for {msg!r}")
-            t.eq(r.stderr, f"isoctl: {msg}\n", "stderr")
+    with Daemon() as d:
+        for args, code, msg in [
+                (["nosuch"], 127, 'exec: "nosuch": executable file not found in $PATH'),
+                (["/etc"], 126, 'exec: "/etc": permission denied'),
+                (["-u", "nosuch", "busybox", "true"], 125,
+                 "unable to find user nosuch: no matching entries in passwd file")]:
+            argv = args if args[0] == "-u" else ["busybox"] + args
+            r = ctl(d, "run", *NET, *argv)
+            t.eq(r.returncode, code, f"exit code for {args}")
+            t.eq(r.stderr, f"isoctl: {msg}\n", f"stderr for {args}")
 
 
 @test
-def run_detached_prints_id(t):
-    s = Session(b"")
-    with Fake(s.routes(created)) as d:
-        r = isoctl("run", "-d", "alpine", "sleep", "9", host=d.sock)
-        t.eq(r.returncode, 0, f"exit code (stderr {r.stderr!r})")
-        t.eq(r.stdout, ID + "\n", "stdout")
-        t.eq(d.calls(), ["POST /containers/create", f"POST /containers/{ID}/start"], "calls")
-        body = d.find("POST", "/containers/create")[0].json()
-        t.eq((body["AttachStdout"], body["AttachStderr"]), (False, False), "attach fields")
+def run_detached_prints_the_id(t):
+    with Daemon() as d:
+        r = ctl(d, "run", "-d", *NET, "busybox", "sleep", "100")
+        t.eq((r.returncode, r.stderr), (0, ""), "exit code, stderr")
+        cid = r.stdout.strip()
+        t.true(re.fullmatch(r"[0-9a-f]{64}", cid), f"an id: {r.stdout!r}")
+        info = inspect(d, cid[:12])
+        t.eq((info["Id"], info["State"]["Running"]), (cid, True), "running")
+        ctl(d, "kill", cid)
+        r = ctl(d, "run", "-d", "busybox", "true")
+        t.eq(r.returncode, 0, f"run -d without --network: {r.stderr}")
+        t.true(r.stderr.startswith("WARNING: ") and r.stderr.endswith("\n"),
+               f"the daemon's warnings on stderr: {r.stderr!r}")
+        t.true(re.fullmatch(r"[0-9a-f]{64}\n", r.stdout), "only the id on stdout")
 
 
 @test
-def run_bad_flag_is_125(t):
-    r = isoctl("run", "--cpus", "x", "alpine", host="/nonexistent.sock")
-    t.eq(r.returncode, 125, "exit code")
-    t.contains(r.stderr, "invalid argument \"x\" for \"--cpus\" flag")
+def run_bad_flags_are_125(t):
+    with Daemon() as d:
+        r = ctl(d, "run", "--cpus", "x", "busybox")
+        t.eq(r.returncode, 125, "exit code for a bad value")
+        t.contains(r.stderr, 'invalid argument "x" for "--cpus" flag', "message")
+        r = ctl(d, "run", "--no-such-flag", "busybox")
+        t.eq(r.returncode, 125, "exit code for an unknown flag")
+        t.contains(r.stderr, "unknown flag: --no-such-flag", "message")
+        t.contains(r.stderr, "See 'isoctl run --help'.", "hint")
+        r = ctl(d, "run")
+        t.eq(r.returncode, 125, "exit code without an image")
+        t.eq(ctl(d, "ps", "-a", "-q").stdout, "", "no container created")
+
+
+# ---- create, ps ----
+
+@test
+def create_prints_the_id(t):
+    with Daemon() as d:
+        r = ctl(d, "create", *NET, "--name", "xx", "-e", "A=1", "busybox")
+        t.eq((r.returncode, r.stderr), (0, ""), "exit code, stderr")
+        cid = r.stdout.strip()
+        t.true(re.fullmatch(r"[0-9a-f]{64}", cid), f"an id: {r.stdout!r}")
+        info = inspect(d, "xx")
+        t.eq((info["Id"], info["State"]["Status"]), (cid, "created"), "created")
+        t.contains(info["Config"]["Env"], "A=1", "Env")
+        r = ctl(d, "create", *NET, "--name", "xx", "busybox")
+        t.eq(r.returncode, 1, "a taken name")
+        t.contains(r.stderr, 'is already in use', "message")
 
 
 @test
-def create_prints_id(t):
-    with Fake({("POST", "/containers/create"): created}) as d:
-        r = isoctl("create", "--name", "x", "-e", "A=1", "alpine", host=d.sock)
-        t.eq(r.returncode, 0, f"exit code (stderr {r.stderr!r})")
-        t.eq(r.stdout, ID + "\n", "stdout")
-        t.eq(d.find("POST", "/containers/create")[0].json()["Env"], ["A=1"], "Env")
-
-
-def ps_routes(seen):
-    def ps(req, sock, f):
-        seen.append(req)
-        reply(sock, 200, [{
-            "Id": ID, "Names": ["/web"], "Image": "alpine", "ImageID": "sha256:" + "e" * 64,
-            "Command": "sh -c 'while true; do sleep 1; done'", "Created": int(time.time()) - 125,
-            "Ports": [{"PrivatePort": 80, "Type": "tcp"}], "Labels": {"b": "2", "a": "1"},
-            "State": "running", "Status": "Up 2 minutes",
-        }])
-    return {("GET", "/containers/json"): ps}
-
-
-@test
-def ps_table_and_json(t):
-    seen = []
-    with Fake(ps_routes(seen)) as d:
-        r = isoctl("ps", "-a", "--filter", "status=running", host=d.sock)
-        t.eq(r.returncode, 0, f"exit code (stderr {r.stderr!r})")
+def ps_table_json_and_filters(t):
+    with Daemon() as d:
+        old = ctl(d, "run", *NET, "--name", "old", "busybox", "true")
+        t.eq(old.returncode, 0, f"run old: {old.stderr}")
+        web = ctl(d, "run", "-d", *NET, "--name", "web", "-l", "b=2", "-l", "a=1", "busybox",
+                  "sh", "-c", "while true; do sleep 1; done").stdout.strip()
+        r = ctl(d, "ps")
+        t.eq(r.returncode, 0, f"ps: {r.stderr}")
         lines = r.stdout.splitlines()
-        t.eq(lines[0].split("   ")[0], "CONTAINER ID", "header")
-        t.contains(lines[0], "IMAGE     COMMAND                  CREATED")
-        t.contains(lines[1], "0123456789ab   alpine    \"sh -c 'while true; …\"   2 minutes ago")
-        t.contains(lines[1], "Up 2 minutes   80/tcp    web")
-        t.eq(seen[0].query, {"all": "1", "filters": '{"status":["running"]}'}, "query")
+        t.eq(len(lines), 2, f"header and web: {r.stdout}")
+        cols = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        pos = [lines[0].find(c) for c in cols]
+        t.true(pos[0] == 0 and pos == sorted(pos) and -1 not in pos, f"header: {lines[0]}")
+        row = lines[1]
+        t.eq(row[:pos[1]].strip(), web[:12], "CONTAINER ID")
+        t.eq(row[pos[1]:pos[2]].strip(), "busybox", "IMAGE")
+        t.eq(row[pos[2]:pos[3]].strip(), '"sh -c \'while true; …"', "COMMAND truncated")
+        t.contains(row[pos[3]:pos[4]], "ago", "CREATED")
+        t.true(row[pos[4]:pos[5]].startswith("Up "), f"STATUS: {row}")
+        t.eq(row[pos[6]:].strip(), "web", "NAMES")
 
-        r = isoctl("ps", "-q", "--no-trunc", host=d.sock)
-        t.eq(r.stdout, ID + "\n", "-q --no-trunc")
-        r = isoctl("ps", "--format", "json", host=d.sock)
-        row = json.loads(r.stdout)
-        t.eq(row["Labels"], "a=1,b=2", "Labels")
-        t.eq(row["Names"], "web", "Names")
-        t.eq(row["ID"], "0123456789ab", "ID")
+        r = ctl(d, "ps", "--format", "json")
+        j = json.loads(r.stdout)
+        t.eq((j["ID"], j["Names"], j["Image"], j["State"], j["Labels"]),
+             (web[:12], "web", "busybox", "running", "a=1,b=2"), "json")
+        t.true(j["Status"].startswith("Up "), "json Status")
 
+        r = ctl(d, "ps", "-a", "--format", "json")
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        t.eq([x["Names"] for x in rows], ["web", "old"], "-a, newest first")
+        t.true(rows[1]["Status"].startswith("Exited (0) "), f"exited: {rows[1]['Status']}")
+        oldid = inspect(d, "old")["Id"]
+        t.eq(ctl(d, "ps", "-q").stdout, web[:12] + "\n", "-q")
+        t.eq(ctl(d, "ps", "-a", "-q").stdout, f"{web[:12]}\n{oldid[:12]}\n", "-a -q")
+        t.eq(ctl(d, "ps", "-q", "--no-trunc").stdout, web + "\n", "-q --no-trunc")
+        t.eq(ctl(d, "ps", "-q", "-n", "1").stdout, web[:12] + "\n", "-n 1")
+        t.eq(ctl(d, "ps", "-aq", "-f", "name=old").stdout, oldid[:12] + "\n", "-f name=")
+        t.eq(ctl(d, "ps", "-q", "-f", "name=old").stdout, "", "-f name= without -a")
+        t.eq(ctl(d, "ps", "-aq", "-f", "status=exited").stdout, oldid[:12] + "\n",
+             "-f status=")
+        r = ctl(d, "ps", "--no-trunc")
+        t.contains(r.stdout, web, "--no-trunc id")
+        t.contains(r.stdout, "\"sh -c 'while true; do sleep 1; done'\"", "--no-trunc command")
+        ctl(d, "kill", "web")
+
+
+# ---- the lifecycle commands ----
 
 @test
-def stop_each_container_reports_failures(t):
-    def stop(req, sock, f):
-        if req.path == "/containers/a/stop":
-            t.eq(req.query, {"t": "3", "signal": "USR1"}, "stop query")
-            reply(sock, 204)
-        else:
-            reply(sock, 404, {"message": "No such container: b"})
-
-    with Fake({("POST", "/containers/"): stop}) as d:
-        r = isoctl("stop", "-t", "3", "-s", "USR1", "a", "b", host=d.sock)
+def stop_several_one_missing(t):
+    with Daemon() as d:
+        ctl(d, "run", "-d", *NET, "--name", "good", "busybox", "sh", "-c",
+            "trap 'exit 10' USR1; echo ready; while :; do sleep 0.1; done")
+        ready(d, "good")
+        r = ctl(d, "stop", "-t", "3", "-s", "USR1", "good", "missing")
         t.eq(r.returncode, 1, "exit code")
-        t.eq(r.stdout, "a\n", "stdout")
-        t.eq(r.stderr, "isoctl: No such container: b\n", "stderr")
+        t.eq(r.stdout, "good\n", "the good one")
+        t.eq(r.stderr, "isoctl: No such container: missing\n", "error for the missing one")
+        st = state(d, "good")
+        t.eq((st["Status"], st["ExitCode"]), ("exited", 10), "stopped with the signal")
 
 
 @test
-def rm_kill_pause_paths(t):
-    with Fake({("DELETE", "/containers/"): lambda r, s, f: reply(s, 204),
-               ("POST", "/containers/"): lambda r, s, f: reply(s, 204)}) as d:
-        t.eq(isoctl("rm", "-f", "-v", "a", host=d.sock).stdout, "a\n", "rm")
-        t.eq(isoctl("kill", "-s", "HUP", "a", host=d.sock).returncode, 0, "kill")
-        t.eq(isoctl("container", "pause", "a", host=d.sock).returncode, 0, "pause")
-        t.eq(isoctl("rename", "a", "b", host=d.sock).returncode, 0, "rename")
-        t.eq([(r.method, r.target) for r in d.log], [
-            ("DELETE", "/containers/a?v=1&force=1"), ("POST", "/containers/a/kill?signal=HUP"),
-            ("POST", "/containers/a/pause"), ("POST", "/containers/a/rename?name=b")], "calls")
+def rm_kill_pause_unpause_restart_rename_wait_top(t):
+    with Daemon() as d:
+        loop = "trap 'echo hup; exit 7' HUP; echo ready; while :; do sleep 0.1; done"
+        cid = ctl(d, "run", "-d", *NET, "--name", "one", "busybox", "sh", "-c", loop).stdout.strip()
+        r = ctl(d, "rm", "one")
+        t.eq(r.returncode, 1, "rm of a running container")
+        t.contains(r.stderr, "Stop the container before attempting removal or force remove", "message")
+
+        t.eq(ctl(d, "pause", "one").stdout, "one\n", "pause")
+        t.eq(state(d, "one")["Status"], "paused", "paused")
+        t.contains(ctl(d, "ps").stdout, "(Paused)", "ps says paused")
+        t.eq(ctl(d, "container", "unpause", "one").stdout, "one\n", "unpause")
+        t.eq(state(d, "one")["Status"], "running", "running again")
+
+        r = ctl(d, "top", "one")
+        t.eq(r.returncode, 0, f"top: {r.stderr}")
+        t.eq(r.stdout.split()[:8], ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+             "top's default columns")
+        r = ctl(d, "top", "one", "-o", "pid,comm")
+        lines = r.stdout.splitlines()
+        t.eq(lines[0].split(), ["PID", "COMMAND"], "ps options")
+        t.contains([l.split()[1] for l in lines[1:]], "sh", "the shell")
+
+        t.eq(ctl(d, "rename", "one", "two").returncode, 0, "rename")
+        t.eq(inspect(d, cid)["Name"], "/two", "renamed")
+        r = ctl(d, "rename", "one", "three")
+        t.eq(r.returncode, 1, "rename of a missing container")
+
+        ready(d, "two")
+        t.eq(ctl(d, "kill", "-s", "HUP", "two").stdout, "two\n", "kill -s HUP")
+        r = ctl(d, "wait", "two")
+        t.eq((r.returncode, r.stdout), (0, "7\n"), "wait prints the exit code")
+        t.eq(ctl(d, "logs", "two").stdout, "ready\nhup\n", "the trap ran")
+
+        t0 = time.monotonic()
+        t.eq(ctl(d, "restart", "-t", "1", "two").stdout, "two\n", "restart")
+        st = state(d, "two")
+        t.eq(st["Status"], "running", "running after restart")
+        t.true(time.monotonic() - t0 < 5, "restart of an exited container is quick")
+        r = ctl(d, "kill", "two")
+        t.eq(r.returncode, 0, f"kill: {r.stderr}")
+        t.eq(ctl(d, "wait", "two").stdout, "137\n", "killed")
+        r = ctl(d, "kill", "two")
+        t.eq(r.returncode, 1, "kill of a stopped container")
+        t.contains(r.stderr, "is not running", "message")
+
+        t.eq(ctl(d, "rm", "two").stdout, "two\n", "rm")
+        t.eq(d.get(f"/v1.44/containers/{cid}/json").status, 404, "gone")
+        ctl(d, "run", "-d", *NET, "--name", "forced", "busybox", "sleep", "100")
+        t.eq(ctl(d, "rm", "-f", "-v", "forced").stdout, "forced\n", "rm -f of a running container")
+        r = ctl(d, "rm", "forced")
+        t.eq(r.returncode, 1, "rm of a missing container")
+        t.eq(r.stderr, "isoctl: No such container: forced\n", "message")
+        t.eq(ctl(d, "ps", "-a", "-q").stdout, "", "nothing left")
 
 
 @test
-def logs_demultiplexes_unless_tty(t):
-    def inspect(req, sock, f):
-        reply(sock, 200, {"Id": ID, "Config": {"Tty": req.path.startswith("/containers/tty")}})
+def logs_tail_timestamps_follow_and_tty(t):
+    with Daemon() as d:
+        r = ctl(d, "run", *NET, "--name", "logs1", "busybox", "sh", "-c",
+                "for i in 1 2 3 4; do echo out$i; echo err$i >&2; done")
+        t.eq(r.returncode, 0, f"run: {r.stderr}")
+        r = ctl(d, "logs", "logs1")
+        t.eq((r.stdout, r.stderr), ("out1\nout2\nout3\nout4\n", "err1\nerr2\nerr3\nerr4\n"),
+             "stdout and stderr apart")
+        r = ctl(d, "logs", "--since", str(int(time.time()) + 3600), "logs1")
+        t.eq((r.stdout, r.stderr), ("", ""), "--since the future")
+        r = ctl(d, "logs", "--since", "1700000000", "logs1")
+        t.eq(r.stdout, "out1\nout2\nout3\nout4\n", "--since the past")
+        r = ctl(d, "logs", "-n", "0", "logs1")
+        t.eq((r.stdout, r.stderr), ("", ""), "--tail 0")
+        ctl(d, "run", *NET, "--name", "seq", "busybox", "seq", "10")
+        r = ctl(d, "logs", "--tail", "2", "seq")
+        t.eq(r.stdout, "9\n10\n", "--tail 2")
+        r = ctl(d, "logs", "-t", "--tail", "1", "seq")
+        t.true(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z 10\n", r.stdout),
+               f"-t: {r.stdout!r}")
 
-    def logs(req, sock, f):
-        t.eq(req.query["tail"], "5", "tail")
-        t.eq(req.query["follow"], "1", "follow")
-        t.eq(req.query["since"], "1700000000", "since")
-        sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        data = frame(1, "out\n") + frame(2, "err\n")
-        sock.sendall(chunk(data[:5]) + chunk(data[5:]) + chunk(b""))
+        ctl(d, "run", "-d", *NET, "--name", "follow", "busybox", "sh", "-c",
+            "for i in 1 2 3; do echo $i; sleep 0.3; done; exit 2")
+        t0 = time.monotonic()
+        r = ctl(d, "logs", "-f", "follow")
+        t.eq((r.returncode, r.stdout), (0, "1\n2\n3\n"), "-f until the container exits")
+        t.true(time.monotonic() - t0 > 0.3, "-f waited")
+        t.eq(state(d, "follow")["Status"], "exited", "exited when -f returned")
 
-    with Fake({("GET", f"/containers/{ID}/logs"): logs,
-               ("GET", "/containers/"): inspect}) as d:
-        r = isoctl("logs", "-f", "--tail", "5", "--since", "1700000000", "web", host=d.sock)
-        t.eq(r.returncode, 0, f"exit code (stderr {r.stderr!r})")
-        t.eq((r.stdout, r.stderr), ("out\n", "err\n"), "output")
-        r = isoctl("logs", "-f", "--tail", "5", "--since", "1700000000", "tty", host=d.sock)
-        t.eq(r.stdout.encode(), frame(1, "out\n") + frame(2, "err\n"), "raw output")
+        ctl(d, "run", "-t", *NET, "--name", "tty", "busybox", "sh", "-c", "echo a; echo b >&2")
+        r = ctl_raw(d, "logs", "tty")
+        t.eq((r.stdout, r.stderr), (b"a\r\nb\r\n", b""), "a tty's log is the raw terminal")
+
+        r = ctl(d, "logs", "nosuch")
+        t.eq((r.returncode, r.stderr), (1, "isoctl: No such container: nosuch\n"), "missing")
 
 
 @test
 def inspect_falls_through_to_images(t):
-    def image(req, sock, f):
-        if req.path == "/images/alpine/json":
-            reply(sock, 200, {"Id": "sha256:" + "e" * 64})
-        else:
-            reply(sock, 404, {"message": "No such image: nope"})
-
-    with Fake({("GET", "/containers/"): lambda r, s, f: reply(
-                   s, 404, {"message": "No such container: x"}),
-               ("GET", "/images/"): image}) as d:
-        r = isoctl("inspect", "alpine", "nope", host=d.sock)
+    with Daemon() as d:
+        ctl(d, "create", *NET, "--name", "ctr", "busybox")
+        r = ctl(d, "inspect", "ctr", "busybox", "nope")
         t.eq(r.returncode, 1, "exit code")
-        t.eq(json.loads(r.stdout)[0]["Id"], "sha256:" + "e" * 64, "image found")
+        objs = json.loads(r.stdout)
+        t.eq(objs[0]["Name"], "/ctr", "the container")
+        t.eq(objs[1]["RepoTags"], ["busybox:latest"], "the image")
         t.eq(r.stderr, "isoctl: Error: No such object: nope\n", "stderr")
-        r = isoctl("container", "inspect", "alpine", host=d.sock)
-        t.eq(r.stderr, "isoctl: No such container: x\n", "container inspect")
-
-
-@test
-def wait_prints_status(t):
-    s = Session(b"", status=7)
-    s.done.set()
-    with Fake({("POST", "/containers/"): s.wait}) as d:
-        r = isoctl("wait", "a", host=d.sock)
-        t.eq((r.returncode, r.stdout), (0, "7\n"), "wait")
+        r = ctl(d, "container", "inspect", "busybox")
+        t.eq(r.returncode, 1, "container inspect does not look at images")
+        t.eq(r.stderr, "isoctl: No such container: busybox\n", "container inspect")
+        r = ctl(d, "inspect", "--type", "image", "ctr")
+        t.eq(r.returncode, 1, "--type image")
 
 
 @test
 def container_prune_forced(t):
-    def prune(req, sock, f):
-        reply(sock, 200, {"ContainersDeleted": [ID], "SpaceReclaimed": 2048})
+    with Daemon() as d:
+        ids = [ctl(d, "create", *NET, "busybox").stdout.strip() for _ in range(2)]
+        ctl(d, "run", *NET, "--name", "done", "busybox", "true")
+        ids.append(inspect(d, "done")["Id"])
+        keep = ctl(d, "run", "-d", *NET, "busybox", "sleep", "100").stdout.strip()
+        r = ctl(d, "container", "prune", "-f")
+        t.eq(r.returncode, 0, f"prune: {r.stderr}")
+        lines = r.stdout.splitlines()
+        t.eq(lines[0], "Deleted Containers:", "heading")
+        t.eq(sorted(lines[1:4]), sorted(ids), "the stopped ones")
+        t.true(lines[-1].startswith("Total reclaimed space: "), f"total: {lines[-1]}")
+        t.eq(ctl(d, "ps", "-a", "-q", "--no-trunc").stdout, keep + "\n", "the running one stays")
+        ctl(d, "kill", keep)
 
-    with Fake({("POST", "/containers/prune"): prune}) as d:
-        r = isoctl("container", "prune", "-f", host=d.sock)
-        t.eq(r.stdout, f"Deleted Containers:\n{ID}\n\nTotal reclaimed space: 2.048kB\n", "out")
+
+# ---- start -a, attach ----
+
+@test
+def start_attach_and_interactive(t):
+    with Daemon() as d:
+        ctl(d, "create", *NET, "--name", "sa", "busybox", "sh", "-c",
+            "echo from start; echo to stderr >&2; exit 6")
+        r = ctl(d, "start", "-a", "sa")
+        t.eq((r.returncode, r.stdout, r.stderr), (6, "from start\n", "to stderr\n"), "start -a")
+        ctl(d, "create", "-i", *NET, "--name", "si", "busybox", "sh", "-c",
+            "read x; echo got $x")
+        r = ctl(d, "start", "-ai", "si", input="hello\n")
+        t.eq((r.returncode, r.stdout), (0, "got hello\n"), f"start -ai: {r.stderr}")
+        ctl(d, "create", *NET, "--name", "plain", "busybox", "true")
+        r = ctl(d, "start", "plain")
+        t.eq((r.returncode, r.stdout), (0, "plain\n"), "start without -a prints the name")
 
 
 @test
-def top_prints_table(t):
-    def top(req, sock, f):
-        t.eq(req.query, {"ps_args": "-o pid,comm"}, "ps_args")
-        reply(sock, 200, {"Titles": ["PID", "COMMAND"], "Processes": [["1", "sh"]]})
+def attach_to_a_running_container(t):
+    with Daemon() as d:
+        ctl(d, "run", "-d", *NET, "--name", "at", "busybox", "sh", "-c",
+            "while [ ! -e /tmp/go ]; do echo tick; sleep 0.05; done; echo attached-out; exit 9")
+        p = ctl_bg(d, "attach", "at")
+        try:
+            read_until(p, b"tick\n")    # attached
+            # the go file, from the host through the container's root
+            go = os.path.join("/proc", str(state(d, "at")["Pid"]), "root", "tmp", "go")
+            open(go, "w").close()
+        finally:
+            out, err = finish(p)
+        t.eq(p.returncode, 9, f"attach's exit code (stderr {err!r})")
+        t.true(out.endswith(b"attached-out\n"), f"the output: {out[-100:]!r}")
+        r = ctl(d, "attach", "at")
+        t.eq(r.returncode, 1, "attach to a stopped container")
+        t.contains(r.stderr, "You cannot attach to a stopped container", "docker's words")
 
-    with Fake({("GET", "/containers/"): top}) as d:
-        r = isoctl("top", "web", "-o", "pid,comm", host=d.sock)
-        t.eq(r.stdout, "PID       COMMAND\n1         sh\n", "table")
+
+# ---- run options, checked from inside the container ----
+
+@test
+def rm_leaves_nothing(t):
+    with Daemon() as d:
+        r = ctl(d, "run", "--rm", *NET, "busybox", "sh", "-c", "exit 4")
+        t.eq(r.returncode, 4, "exit code")
+        t.eq(ctl(d, "ps", "-a", "-q").stdout, "", "removed before run returns")
+        r = ctl(d, "run", "--rm", "-d", *NET, "busybox", "true")
+        t.eq(r.returncode, 0, "run --rm -d")
+        wait_until(lambda: ctl(d, "ps", "-a", "-q").stdout == "", 10, "ps -a empty")
+
+
+@test
+def restart_on_failure_counts(t):
+    with Daemon() as d:
+        ctl(d, "run", "-d", *NET, "--name", "rf", "--restart", "on-failure:2", "busybox", "sh",
+            "-c", "echo run; exit 5")
+        wait_until(lambda: ctl(d, "logs", "rf").stdout == "run\n" * 3, 20, "three runs")
+        wait_until(lambda: not state(d, "rf")["Restarting"] and
+                   state(d, "rf")["Status"] == "exited", 20, "the last exit")
+        info = json.loads(ctl(d, "inspect", "rf").stdout)[0]
+        t.eq(info["RestartCount"], 2, "RestartCount")
+        t.eq(info["HostConfig"]["RestartPolicy"], {"Name": "on-failure", "MaximumRetryCount": 2},
+             "policy")
+        t.eq(info["State"]["ExitCode"], 5, "exit code")
+
+
+@test
+def init_is_pid_1(t):
+    with Daemon() as d:
+        r = ctl(d, "run", "--rm", *NET, "--init", "busybox", "ps", "-o", "pid,args")
+        t.eq(r.returncode, 0, f"run --init: {r.stderr}")
+        rows = {l.split(None, 1)[0]: l.split(None, 1)[1] for l in r.stdout.splitlines()[1:]}
+        t.eq(rows.get("1"), "isod-init", f"PID 1 is the init, no host path: {r.stdout}")
+        t.true(any(pid != "1" and args == "ps -o pid,args" for pid, args in rows.items()),
+               f"the command is another pid: {r.stdout}")
+        r = ctl(d, "run", "--rm", *NET, "busybox", "ps", "-o", "pid,args")
+        t.contains(r.stdout.splitlines()[1], "1 ps -o pid,args", "without --init")
+
+
+@test
+def mounts_volumes_tmpfs_read_only(t):
+    host = tempfile.mkdtemp(dir=_tmp)
+    with open(os.path.join(host, "f"), "w") as f:
+        f.write("from the host\n")
+    with Daemon() as d:
+        r = ctl(d, "run", "--rm", *NET, "-v", f"{host}:/data:ro", "busybox", "sh", "-c",
+                "cat /data/f; echo x > /data/g")
+        t.eq(r.stdout, "from the host\n", "read works")
+        t.eq(r.returncode, 1, "write fails")
+        t.contains(r.stderr, "Read-only file system", "why")
+        t.eq(os.listdir(host), ["f"], "nothing written")
+        r = ctl(d, "run", "--rm", *NET, "-v", f"{host}:/data", "busybox", "sh", "-c",
+                "echo y > /data/g")
+        t.eq((r.returncode, read(os.path.join(host, "g"))), (0, "y\n"), "rw volume")
+        r = ctl(d, "run", "--rm", *NET, "--read-only", "--tmpfs", "/scratch", "busybox", "sh",
+                "-c", "grep ' /scratch ' /proc/mounts; echo ok > /scratch/x && cat /scratch/x; "
+                "touch /x")
+        t.contains(r.stdout, "tmpfs /scratch tmpfs rw", "--tmpfs mounted")
+        t.contains(r.stdout, "ok\n", "tmpfs writable")
+        t.eq(r.returncode, 1, "--read-only rootfs")
+        t.contains(r.stderr, "touch: /x: Read-only file system", "why")
+
+
+@test
+def limits_reach_host_config(t):
+    with Daemon() as d:
+        r = ctl(d, "run", *NET, "--name", "lim", "-m", "64m", "--cpus", "0.5", "--pids-limit",
+                "50", "--ulimit", "nofile=1000:1000", "busybox", "sh", "-c", "ulimit -n")
+        t.eq((r.returncode, r.stdout), (0, "1000\n"), f"ulimit -n: {r.stderr}")
+        host = inspect(d, "lim")["HostConfig"]
+        t.eq((host["Memory"], host["NanoCpus"], host["PidsLimit"]), (64 << 20, 500000000, 50),
+             "limits")
+        t.eq(host["Ulimits"], [{"Name": "nofile", "Soft": 1000, "Hard": 1000}], "Ulimits")
+
+
+@test
+def process_options(t):
+    env_file = os.path.join(_tmp, "env")
+    with open(env_file, "w") as f:
+        f.write("# a comment\nA=1\n\nB=two words\n")
+    with Daemon() as d:
+        def out(*args):
+            r = ctl(d, "run", "--rm", *NET, *args)
+            t.eq(r.returncode, 0, f"{args}: {r.stderr}")
+            return r.stdout
+
+        t.eq(out("-u", "1000", "busybox", "id", "-u"), "1000\n", "-u 1000")
+        t.eq(out("-u", "1000:1000", "busybox", "id", "-g"), "1000\n", "-u 1000:1000")
+        t.eq(out("-w", "/tmp", "busybox", "pwd"), "/tmp\n", "-w")
+        t.eq(out("-w", "/new/dir", "busybox", "pwd"), "/new/dir\n", "-w creates the dir")
+        t.eq(out("--entrypoint", "echo", "busybox", "a", "b"), "a b\n", "--entrypoint")
+        t.eq(out("-h", "myhost", "busybox", "hostname"), "myhost\n", "-h")
+        caps = out("--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status")
+        t.eq(caps.split(), ["CapEff:", "0000000000000000"], "--cap-drop ALL")
+        sealed = "mkdir /tmp/d && chmod 000 /tmp/d && ls /tmp/d"
+        r = ctl(d, "run", "--rm", *NET, "--cap-drop", "ALL", "busybox", "sh", "-c", sealed)
+        t.eq(r.returncode, 1, "no CAP_DAC_OVERRIDE: a mode 000 dir is closed to root")
+        t.eq(out("busybox", "sh", "-c", sealed), "", "open with the default capabilities")
+        t.eq(out("--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs",
+                 "/proc/self/status").split(), ["NoNewPrivs:", "1"], "no-new-privileges")
+        t.eq(out("busybox", "grep", "NoNewPrivs", "/proc/self/status").split(),
+             ["NoNewPrivs:", "0"], "without it")
+        env = out("--env-file", env_file, "-e", "C=3", "busybox", "env").splitlines()
+        t.true({"A=1", "B=two words", "C=3"} <= set(env), f"--env-file: {env}")
+        r = ctl(d, "run", "-d", *NET, "-l", "k=v", "--name", "lab", "busybox", "sleep", "100")
+        ctl(d, "run", "-d", *NET, "-l", "k=w", "--name", "other", "busybox", "sleep", "100")
+        t.eq(ctl(d, "ps", "-q", "-f", "label=k=v", "--no-trunc").stdout, r.stdout,
+             "ps -f label=k=v")
+        t.eq(inspect(d, "lab")["Config"]["Labels"], {"k": "v"}, "Labels")
+        ctl(d, "kill", "lab", "other")
 
 
 run()
