@@ -461,8 +461,9 @@ def report(b, a, engines, res):
                 ("isod's bulk `GET /isod/stats`, median ms", "bulk", "ms"),
                 ("`ps` end to end (isoctl ps / docker ps / podman ps), median ms", "ps", "ms")]
         L += [f"## {n} running containers", "",
-              "| metric | " + " | ".join(LABEL[x] for x in names) + " | "
-              + "".join(f"isod/{LABEL[p]} | " for p in peers if have_isod),
+              "| metric | " + " | ".join(
+                  [LABEL[x] for x in names] + [f"isod/{LABEL[p]}" for p in peers if have_isod])
+              + " |",
               "|---|" + "---:|" * len(names) + ("---:|" * len(peers) if have_isod else "")]
         for lbl, k, kind in rows:
             if k == "bulk" and not have_isod:
