@@ -134,3 +134,15 @@ void api_containers_logs(struct api_req *req);
 void api_containers_attach(struct api_req *req);
 /* Ends every attach connection (server teardown: MHD cannot stop with upgraded ones open). */
 void api_attach_close_all(void);
+/* Called when a spliced connection's shim side is over (id as given), before the client's
+ * side closes. */
+typedef void (*api_splice_end_fn)(struct engine *e, const char *id);
+/* Answers 101 (Upgrade: tcp; a raw stream with tty, else multiplexed) and copies bytes both
+ * ways between the client and fd (taken) until fd's output ended and reached the client; then
+ * ended(e, end_id) runs, if given. Replies with an error itself when it cannot. */
+void api_upgrade_splice(struct api_req *req, int fd, bool tty, api_splice_end_fn ended,
+                        const char *end_id);
+void api_containers_exec(struct api_req *req);
+void api_exec_start(struct api_req *req);
+void api_exec_resize(struct api_req *req);
+void api_exec_inspect(struct api_req *req);

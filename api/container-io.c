@@ -411,6 +411,8 @@ struct attach {
     struct pipe_buf up, down; /* client -> shim, shim -> client */
     /* Set by the handler, used by the upgrade callback. */
     struct engine *e;
+    api_splice_end_fn ended; /* when the shim side is over, before the client's closes */
+    char end_id[65];
 };
 
 static struct attach *attaches;
@@ -435,6 +437,8 @@ static void attach_finish(struct attach *a)
     if (a->closing)
         return;
     a->closing = true;
+    if (a->ended)
+        a->ended(a->e, a->end_id);
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -561,42 +565,23 @@ void api_attach_close_all(void)
         attach_finish(attaches);
 }
 
-void api_containers_attach(struct api_req *req)
+void api_upgrade_splice(struct api_req *req, int fd, bool tty, api_splice_end_fn ended,
+                        const char *end_id)
 {
-    int in = query_flag(req, "stdin"), out = query_flag(req, "stdout"),
-        err_ = query_flag(req, "stderr"), stream = query_flag(req, "stream");
-    struct iso_err err = {0};
     struct MHD_Response *resp;
-    struct eng_ctr_io io;
-    struct attach *a;
-    char id[65];
-    int fd;
+    struct attach *a = calloc(1, sizeof(*a));
 
-    if (in < 0 || out < 0 || err_ < 0 || stream < 0) {
-        api_reply_errorf(req, MHD_HTTP_BAD_REQUEST, "invalid boolean in the query");
-        return;
-    }
-    if (eng_ctr_lookup(req->eng, api_param(req, 0), id, &err) < 0 ||
-        eng_ctr_io_get(req->eng, id, &io, &err) < 0) {
-        api_reply_error(req, &err);
-        return;
-    }
-    bool tty = io.tty;
-    eng_ctr_io_done(&io);
-    a = calloc(1, sizeof(*a));
     if (!a) {
+        safe_close(fd);
         api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
-    }
-    if (eng_ctr_attach(req->eng, id, in, out, err_, &fd, &err) < 0) {
-        free(a);
-        api_reply_error(req, &err);
         return;
     }
     a->sfd = fd;
     a->cfd = -1;
     a->e = req->eng;
     a->listener = req->listener;
+    a->ended = ended;
+    snprintf(a->end_id, sizeof(a->end_id), "%s", end_id ? end_id : "");
     resp = MHD_create_response_for_upgrade(on_upgrade, a);
     if (!resp) {
         safe_close(fd);
@@ -616,10 +601,39 @@ void api_containers_attach(struct api_req *req)
         safe_close(fd);
         free(a);
         req->replied = false;
+        if (ended)
+            ended(req->eng, end_id);
         api_reply_errorf(req, MHD_HTTP_BAD_REQUEST,
                          "attach needs an upgraded connection: send 'Connection: Upgrade' and "
                          "'Upgrade: tcp'");
         return;
     }
     MHD_destroy_response(resp);
+}
+
+void api_containers_attach(struct api_req *req)
+{
+    int in = query_flag(req, "stdin"), out = query_flag(req, "stdout"),
+        err_ = query_flag(req, "stderr"), stream = query_flag(req, "stream");
+    struct iso_err err = {0};
+    struct eng_ctr_io io;
+    char id[65];
+    int fd;
+
+    if (in < 0 || out < 0 || err_ < 0 || stream < 0) {
+        api_reply_errorf(req, MHD_HTTP_BAD_REQUEST, "invalid boolean in the query");
+        return;
+    }
+    if (eng_ctr_lookup(req->eng, api_param(req, 0), id, &err) < 0 ||
+        eng_ctr_io_get(req->eng, id, &io, &err) < 0) {
+        api_reply_error(req, &err);
+        return;
+    }
+    bool tty = io.tty;
+    eng_ctr_io_done(&io);
+    if (eng_ctr_attach(req->eng, id, in, out, err_, &fd, &err) < 0) {
+        api_reply_error(req, &err);
+        return;
+    }
+    api_upgrade_splice(req, fd, tty, NULL, NULL);
 }

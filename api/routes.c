@@ -37,6 +37,10 @@ const struct api_route api_routes[] = {
     API_ROUTE(API_GET, "/containers/{id}/top", api_containers_top),
     API_ROUTE(API_GET, "/containers/{id}/logs", api_containers_logs),
     API_ROUTE(API_POST, "/containers/{id}/attach", api_containers_attach),
+    API_ROUTE(API_POST, "/containers/{id}/exec", api_containers_exec),
+    API_ROUTE(API_POST, "/exec/{id}/start", api_exec_start),
+    API_ROUTE(API_POST, "/exec/{id}/resize", api_exec_resize),
+    API_ROUTE(API_GET, "/exec/{id}/json", api_exec_inspect),
     API_ROUTE(API_DELETE, "/containers/{id}", api_containers_delete),
     /* isod has no networks, volumes or plugins to show: `docker inspect NAME` asks for each
      * kind in turn and needs a 404 JSON to move on. */

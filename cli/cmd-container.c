@@ -75,7 +75,8 @@ static bool get_winsize(int fd, unsigned *rows, unsigned *cols)
     return true;
 }
 
-static void resize_tty(struct ctl_client *cl, const char *id)
+/* POST <base>/resize with our terminal's size: base is "/containers/<id>" or "/exec/<id>". */
+static void resize_at(struct ctl_client *cl, const char *base)
 {
     _cleanup_free_ char *target = NULL;
     struct iso_err err = {0};
@@ -86,11 +87,19 @@ static void resize_tty(struct ctl_client *cl, const char *id)
         return;
     snprintf(h, sizeof(h), "%u", rows);
     snprintf(w, sizeof(w), "%u", cols);
-    target = ctr_target(id, "/resize");
+    target = iso_strprintf("%s/resize", base);
     if (!target || ctl_target_add(&target, "h", h) < 0 || ctl_target_add(&target, "w", w) < 0)
         return;
     /* As docker: a failed resize is not worth stopping the session for. */
     (void)ctr_call(cl, "POST", target, &err);
+}
+
+static void resize_tty(struct ctl_client *cl, const char *id)
+{
+    _cleanup_free_ char *base = ctr_target(id, "");
+
+    if (base)
+        resize_at(cl, base);
 }
 
 /* ---- wait ---- */
@@ -157,21 +166,23 @@ static int wait_end(struct waiter *w, int *ret_status, struct iso_err *err)
 
 /* ---- attach: the hijacked connection and the copy loop ---- */
 
-static int attach_open(struct ctl_client *cl, const char *id, bool in, int *ret_fd, char **ret_buf,
-                       size_t *ret_len, struct iso_err *err)
+/* POSTs target (with an optional JSON body) asking for an upgrade; on 101 hands over the
+ * connection and what arrived with the answer. attach and exec start share it. */
+static int upgrade_open(struct ctl_client *cl, const char *target, const char *body, int *ret_fd,
+                        char **ret_buf, size_t *ret_len, struct iso_err *err)
 {
-    static const char *const headers[] = {"Content-Type: text/plain", "Connection: Upgrade",
-                                          "Upgrade: tcp", NULL};
+    static const char *const text_headers[] = {"Content-Type: text/plain", "Connection: Upgrade",
+                                               "Upgrade: tcp", NULL};
+    static const char *const json_headers[] = {"Content-Type: application/json",
+                                               "Connection: Upgrade", "Upgrade: tcp", NULL};
     _cleanup_(ctl_http_response_done) struct ctl_http_response resp = {0};
     _cleanup_http_conn_ struct ctl_http_conn *conn = NULL;
-    _cleanup_free_ char *target = ctr_target(id, "/attach");
+    const struct ctl_http_request req = {.method = "POST",
+                                         .target = target,
+                                         .headers = body ? json_headers : text_headers,
+                                         .body = body,
+                                         .body_len = body ? strlen(body) : 0};
     int r;
-
-    if (!target || ctl_target_add(&target, "stream", "1") < 0 ||
-        (in && ctl_target_add(&target, "stdin", "1") < 0) ||
-        ctl_target_add(&target, "stdout", "1") < 0 || ctl_target_add(&target, "stderr", "1") < 0)
-        return iso_err_set(err, ENOMEM, "out of memory");
-    const struct ctl_http_request req = {.method = "POST", .target = target, .headers = headers};
 
     r = ctl_client_connect(cl, &conn, err);
     if (r >= 0)
@@ -189,9 +200,22 @@ static int attach_open(struct ctl_client *cl, const char *id, bool in, int *ret_
     return ctl_http_take_upgrade(conn, ret_fd, ret_buf, ret_len, err);
 }
 
+static int attach_open(struct ctl_client *cl, const char *id, bool in, int *ret_fd, char **ret_buf,
+                       size_t *ret_len, struct iso_err *err)
+{
+    _cleanup_free_ char *target = ctr_target(id, "/attach");
+
+    if (!target || ctl_target_add(&target, "stream", "1") < 0 ||
+        (in && ctl_target_add(&target, "stdin", "1") < 0) ||
+        ctl_target_add(&target, "stdout", "1") < 0 || ctl_target_add(&target, "stderr", "1") < 0)
+        return iso_err_set(err, ENOMEM, "out of memory");
+    return upgrade_open(cl, target, NULL, ret_fd, ret_buf, ret_len, err);
+}
+
 struct session {
     struct ctl_client *cl;
     const char *id;
+    const char *resize_base; /* "/exec/<id>" for an exec; NULL: the container's */
     int sock;
     char *pre; /* what arrived with the 101, malloc'd */
     size_t pre_len;
@@ -325,7 +349,9 @@ static int session_pump(struct session *s, struct iso_err *err)
         if (p[2].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(s->sfd, &si, sizeof(si)) == sizeof(si)) {
-                if ((int)si.ssi_signo == SIGWINCH)
+                if ((int)si.ssi_signo == SIGWINCH && s->resize_base)
+                    resize_at(s->cl, s->resize_base);
+                else if ((int)si.ssi_signo == SIGWINCH)
                     resize_tty(s->cl, s->id);
                 else
                     forward_signal(s, (int)si.ssi_signo);
@@ -716,6 +742,187 @@ int ctl_cmd_attach(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, c
     }
     fflush(stdout);
     return attach_and_start(cl, str(info, "Id"), tty, in, sig_proxy, false, false, false, &err);
+}
+
+/* ---- exec ---- */
+
+/* The exec's exit code from GET /exec/{id}/json once its stream ended. */
+static int exec_exit_code(struct ctl_client *cl, const char *id, int *ret, struct iso_err *err)
+{
+    _cleanup_json_ json_t *info = NULL;
+    _cleanup_free_ char *esc = ctl_path_escape(id);
+    _cleanup_free_ char *target = esc ? iso_strprintf("/exec/%s/json", esc) : NULL;
+
+    if (!target)
+        return iso_err_set(err, ENOMEM, "out of memory");
+    int r = ctl_client_get_json(cl, target, &info, err);
+    if (r < 0)
+        return r;
+    json_t *code = json_object_get(info, "ExitCode");
+    *ret = json_is_integer(code) ? (int)json_integer_value(code) : 0;
+    return 0;
+}
+
+int ctl_cmd_exec(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv)
+{
+    enum { OPT_ENV_FILE = 256, OPT_PRIVILEGED, OPT_DETACH_KEYS };
+    static const struct option opts[] = {
+        {"detach", no_argument, NULL, 'd'},
+        {"interactive", no_argument, NULL, 'i'},
+        {"tty", no_argument, NULL, 't'},
+        {"env", required_argument, NULL, 'e'},
+        {"env-file", required_argument, NULL, OPT_ENV_FILE},
+        {"user", required_argument, NULL, 'u'},
+        {"workdir", required_argument, NULL, 'w'},
+        {"privileged", no_argument, NULL, OPT_PRIVILEGED},
+        {"detach-keys", required_argument, NULL, OPT_DETACH_KEYS},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    _cleanup_json_ json_t *env = json_array(), *body = NULL, *created = NULL;
+    _cleanup_free_ char *text = NULL, *target = NULL, *start = NULL, *base = NULL, *esc = NULL;
+    const char *user = "", *workdir = "", *detach_keys = "";
+    bool detach = false, in = false, tty = false, privileged = false;
+    struct iso_err err = {0};
+    int c, r;
+
+    if (!env)
+        return ctl_oom();
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:dite:u:w:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            detach = true;
+            break;
+        case 'i':
+            in = true;
+            break;
+        case 't':
+            tty = true;
+            break;
+        case 'e':
+            if (optarg[0] == '=' || !optarg[0])
+                return ctl_usage_error(cmd,
+                                       "invalid argument \"%s\" for \"-e, --env\" flag: invalid "
+                                       "environment variable: %s",
+                                       optarg, optarg);
+            if (!strchr(optarg, '=') && getenv(optarg)) {
+                _cleanup_free_ char *kv = iso_strprintf("%s=%s", optarg, getenv(optarg));
+                if (!kv || json_array_append_new(env, json_string(kv)) < 0)
+                    return ctl_oom();
+            } else if (json_array_append_new(env, json_string(optarg)) < 0)
+                return ctl_oom();
+            break;
+        case OPT_ENV_FILE:
+            if (ctl_parse_env_file(optarg, env, &err) < 0)
+                return ctl_report(&err);
+            break;
+        case 'u':
+            user = optarg;
+            break;
+        case 'w':
+            workdir = optarg;
+            break;
+        case OPT_PRIVILEGED:
+            privileged = true;
+            break;
+        case OPT_DETACH_KEYS:
+            detach_keys = optarg;
+            break;
+        case 'h':
+            ctl_cmd_help(cmd, stdout);
+            return CTL_EXIT_OK;
+        default:
+            return ctl_bad_option(cmd, argv, c);
+        }
+    }
+    if (argc - optind < 2)
+        return ctl_usage_error(cmd, "requires at least 2 arguments");
+    if (!detach && tty && in && !ctl_isatty(STDIN_FILENO)) {
+        fprintf(stderr, "isoctl: the input device is not a TTY\n");
+        return CTL_EXIT_ERROR;
+    }
+
+    json_t *args = json_array();
+    for (int i = optind + 1; args && i < argc; i++)
+        json_array_append_new(args, json_string(argv[i]));
+    body = json_pack("{s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:s, s:o, s:o}", "User", user,
+                     "WorkingDir", workdir, "Privileged", privileged, "Tty", tty, "AttachStdin",
+                     in && !detach, "AttachStdout", !detach, "AttachStderr", !detach, "Detach",
+                     detach, "DetachKeys", detach_keys, "Cmd", args ? args : json_array(), "Env",
+                     json_incref(env));
+    unsigned rows = 0, cols = 0;
+    bool sized = tty && get_winsize(STDOUT_FILENO, &rows, &cols) && rows > 0 && cols > 0;
+    if (body && sized)
+        json_object_set_new(body, "ConsoleSize", json_pack("[i, i]", (int)rows, (int)cols));
+    text = body ? iso_json_dump(body) : NULL;
+    target = ctr_target(argv[optind], "/exec");
+    if (!text || !target)
+        return ctl_oom();
+    const struct ctl_http_request req = {
+        .method = "POST",
+        .target = target,
+        .headers = (const char *const[]){"Content-Type: application/json", NULL},
+        .body = text,
+        .body_len = strlen(text)};
+    if (ctl_client_call_json(cl, &req, &created, &err) < 0)
+        return ctl_report(&err);
+    const char *id = str(created, "Id");
+    esc = ctl_path_escape(id);
+    base = esc ? iso_strprintf("/exec/%s", esc) : NULL;
+    start = base ? iso_strprintf("%s/start", base) : NULL;
+    if (!start)
+        return ctl_oom();
+
+    json_decref(body);
+    body = json_pack("{s:b, s:b}", "Detach", detach, "Tty", tty);
+    if (body && sized)
+        json_object_set_new(body, "ConsoleSize", json_pack("[i, i]", (int)rows, (int)cols));
+    free(text);
+    text = body ? iso_json_dump(body) : NULL;
+    if (!text)
+        return ctl_oom();
+    if (detach) {
+        _cleanup_(ctl_http_response_done) struct ctl_http_response resp = {0};
+        const struct ctl_http_request sreq = {.method = "POST",
+                                              .target = start,
+                                              .headers = req.headers,
+                                              .body = text,
+                                              .body_len = strlen(text)};
+        if (ctl_client_call(cl, &sreq, &resp, &err) < 0)
+            return ctl_report(&err);
+        return CTL_EXIT_OK;
+    }
+
+    struct session s = {.cl = cl,
+                        .id = id,
+                        .resize_base = base,
+                        .sock = -1,
+                        .sfd = -1,
+                        .tty = tty,
+                        .send_stdin = in};
+    r = session_signals(&s, &err);
+    if (r >= 0)
+        r = upgrade_open(cl, start, text, &s.sock, &s.pre, &s.pre_len, &err);
+    if (r < 0) {
+        session_done(&s);
+        return ctl_report(&err);
+    }
+    if (tty)
+        resize_at(cl, base);
+    fflush(stdout);
+    session_make_raw(&s);
+    r = session_pump(&s, &err);
+    session_done(&s);
+    if (r < 0)
+        return ctl_report(&err);
+    if (r > 0)
+        return CTL_EXIT_OK; /* detached: the process goes on */
+    int code = 0;
+    if (exec_exit_code(cl, id, &code, &err) < 0)
+        return ctl_report(&err);
+    return code;
 }
 
 /* ---- stop, restart, kill, rm, pause, unpause ---- */

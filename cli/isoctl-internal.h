@@ -118,6 +118,7 @@ int ctl_cmd_run(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char
 int ctl_cmd_create(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_start(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_attach(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_exec(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_ps(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_stop(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_restart(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);

@@ -142,6 +142,20 @@ static int cmd_help(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, 
          .summary = "Create a new container",                                                      \
          .usage = "[OPTIONS] IMAGE [COMMAND] [ARG...]",                                            \
          .options = RUN_CREATE_OPTIONS},                                                           \
+        {.name = P "exec",                                                                         \
+         .fn = ctl_cmd_exec,                                                                       \
+         .summary = "Execute a command in a running container",                                    \
+         .usage = "[OPTIONS] CONTAINER COMMAND [ARG...]",                                          \
+         .options =                                                                                \
+             "  -d, --detach          Detached mode: run command in the background\n"              \
+             "      --detach-keys string  Override the key sequence for detaching\n"               \
+             "  -e, --env list        Set environment variables\n"                                 \
+             "      --env-file list   Read in a file of environment variables\n"                   \
+             "  -i, --interactive     Keep STDIN open even if not attached\n"                      \
+             "      --privileged      Give extended privileges to the command\n"                   \
+             "  -t, --tty             Allocate a pseudo-TTY\n"                                     \
+             "  -u, --user string     Username or UID (format: \"<name|uid>[:<group|gid>]\")\n"    \
+             "  -w, --workdir string  Working directory inside the container\n" HELP_ONLY},        \
         {.name = P "kill",                                                                         \
          .fn = ctl_cmd_kill,                                                                       \
          .summary = "Kill one or more running containers",                                         \

@@ -123,7 +123,7 @@ static void persist(struct ctr *c)
                   config ? err.msg : "out of memory");
 }
 
-static void emit(struct ctr *c, const char *action, json_t *extra)
+void ctr_emit(struct ctr *c, const char *action, json_t *extra)
 {
     json_t *attrs = json_pack("{s:s, s:s}", "name", c->name, "image", ctr_cfg_str(c->cfg, "Image"));
     json_t *labels = json_object_get(c->cfg, "Labels"), *v;
@@ -169,7 +169,7 @@ static struct ctr *find_by_name(struct engine *e, const char *name)
     return NULL;
 }
 
-static struct ctr *find(struct engine *e, const char *key, struct iso_err *err)
+struct ctr *ctr_find(struct engine *e, const char *key, struct iso_err *err)
 {
     struct ctr *match = NULL;
     size_t len = strlen(key);
@@ -199,7 +199,7 @@ static struct ctr *find(struct engine *e, const char *key, struct iso_err *err)
 
 int eng_ctr_lookup(struct engine *e, const char *name, char ret_id[65], struct iso_err *err)
 {
-    struct ctr *c = find(e, name, err);
+    struct ctr *c = ctr_find(e, name, err);
     if (!c)
         return -err->code;
     memcpy(ret_id, c->id, 65);
@@ -224,6 +224,7 @@ static void timer_free_cb(uv_handle_t *h)
 
 static void ctr_free(struct ctr *c)
 {
+    ctr_execs_free(c);
     if (c->stop_timer)
         uv_close((uv_handle_t *)c->stop_timer, timer_free_cb);
     if (c->restart_timer)
@@ -274,7 +275,7 @@ static int add_waiter(struct ctr *c, void (*fn)(void *, struct ctr *), void *ud)
 
 /* ---- create ---- */
 
-static int random_id(char id[65])
+int ctr_random_id(char id[65])
 {
     unsigned char b[32];
     _cleanup_close_ int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -406,7 +407,7 @@ int eng_ctr_create(struct engine *e, const char *name, json_t *body, char ret_id
         return r;
 
     c = ctr_new(e);
-    if (!c || random_id(c->id) < 0) {
+    if (!c || ctr_random_id(c->id) < 0) {
         free(c);
         return iso_err_set(err, ENOMEM, "cannot make a container id");
     }
@@ -460,7 +461,7 @@ int eng_ctr_create(struct engine *e, const char *name, json_t *body, char ret_id
     ctrs(e)->list = c;
     memcpy(ret_id, c->id, 65);
     *ret_warnings = TAKE_PTR(warnings);
-    emit(c, "create", NULL);
+    ctr_emit(c, "create", NULL);
     return 0;
 fail:
     (void)rm_path(dir);
@@ -670,11 +671,11 @@ static void start_failed(struct start_op *op, int code, int exit_code, const cha
     log_info("container start failed", "id=%.12s err=\"%s\"", c->id, msg);
     /* 126/127 are the user's doing (moby answers them 400); the rest is ours. */
     iso_err_set(&err, exit_code == 125 ? EIO : EINVAL, "%s", msg);
-    emit(c, "die",
-         json_pack("{s:s}", "exitCode",
-                   exit_code == 125   ? "125"
-                   : exit_code == 126 ? "126"
-                                      : "127"));
+    ctr_emit(c, "die",
+             json_pack("{s:s}", "exitCode",
+                       exit_code == 125   ? "125"
+                       : exit_code == 126 ? "126"
+                                          : "127"));
     start_finish(op, &err);
     run_waiters(c);
     /* moby removes an AutoRemove container whose start failed. */
@@ -696,7 +697,7 @@ static void start_succeeded(struct start_op *op)
     set_error(c, NULL);
     r = watch(c, &err);
     persist(c);
-    emit(c, "start", NULL);
+    ctr_emit(c, "start", NULL);
     start_finish(op, NULL);
     if (r == -ESRCH)
         handle_exit(c); /* it ran and ended before we looked */
@@ -970,14 +971,15 @@ static void handle_exit(struct ctr *c)
     c->state = ENG_CTR_EXITED;
     c->pid = 0;
     persist(c);
+    ctr_execs_container_exited(c);
     log_info("container exited", "id=%.12s code=%d", c->id, c->exit_code);
     if (c->oom_killed)
-        emit(c, "oom", NULL);
+        ctr_emit(c, "oom", NULL);
     snprintf(code, sizeof(code), "%d", c->exit_code);
-    emit(c, "die", json_pack("{s:s}", "exitCode", code));
+    ctr_emit(c, "die", json_pack("{s:s}", "exitCode", code));
     if (c->stopping) {
         c->stopping = false;
-        emit(c, "stop", NULL);
+        ctr_emit(c, "stop", NULL);
     }
     run_waiters(c);
     if (json_is_true(json_object_get(c->host, "AutoRemove")) && !c->removing) {
@@ -1045,13 +1047,13 @@ static int send_signal(struct ctr *c, int sig, struct iso_err *err)
         }
     }
     snprintf(num, sizeof(num), "%d", sig);
-    emit(c, "kill", json_pack("{s:s}", "signal", num));
+    ctr_emit(c, "kill", json_pack("{s:s}", "signal", num));
     return 0;
 }
 
 static struct ctr *find_running(struct engine *e, const char *id, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
     if (c && !is_running(c)) {
         iso_err_set(err, EBUSY, "Container %s is not running", c->id);
         return NULL;
@@ -1158,7 +1160,7 @@ static int ctr_stop(struct ctr *c, int timeout, const char *signal, eng_done_fn 
 int eng_ctr_stop(struct engine *e, const char *id, int timeout, const char *signal,
                  eng_done_fn done, void *ud, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
     if (!c)
         return -err->code;
     return ctr_stop(c, timeout, signal, done, ud, err);
@@ -1166,7 +1168,7 @@ int eng_ctr_stop(struct engine *e, const char *id, int timeout, const char *sign
 
 int eng_ctr_start(struct engine *e, const char *id, eng_done_fn done, void *ud, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
 
     if (!c)
         return -err->code;
@@ -1201,14 +1203,14 @@ static void restart_after_stop(void *ud, const struct iso_err *e)
             op->done(op->ud, &err);
         }
     } else
-        emit(c, "restart", NULL);
+        ctr_emit(c, "restart", NULL);
     free(op);
 }
 
 int eng_ctr_restart(struct engine *e, const char *id, int timeout, const char *signal,
                     eng_done_fn done, void *ud, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
     struct restart_op *op;
     int r;
 
@@ -1223,7 +1225,7 @@ int eng_ctr_restart(struct engine *e, const char *id, int timeout, const char *s
         free(op);
         r = ctr_start(c, done, ud, err);
         if (r == 0)
-            emit(c, "restart", NULL);
+            ctr_emit(c, "restart", NULL);
         return r;
     }
     if (r < 0)
@@ -1233,7 +1235,7 @@ int eng_ctr_restart(struct engine *e, const char *id, int timeout, const char *s
 
 int eng_ctr_pause(struct engine *e, const char *id, bool pause, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
     int r;
 
     if (!c)
@@ -1251,13 +1253,13 @@ int eng_ctr_pause(struct engine *e, const char *id, bool pause, struct iso_err *
         return r;
     c->state = pause ? ENG_CTR_PAUSED : ENG_CTR_RUNNING;
     persist(c);
-    emit(c, pause ? "pause" : "unpause", NULL);
+    ctr_emit(c, pause ? "pause" : "unpause", NULL);
     return 0;
 }
 
 int eng_ctr_rename(struct engine *e, const char *id, const char *name, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err), *other;
+    struct ctr *c = ctr_find(e, id, err), *other;
     _cleanup_free_ char *old = NULL;
 
     if (!c)
@@ -1285,7 +1287,7 @@ int eng_ctr_rename(struct engine *e, const char *id, const char *name, struct is
     old = c->name;
     c->name = n;
     persist(c);
-    emit(c, "rename", json_pack("{s:s}", "oldName", old));
+    ctr_emit(c, "rename", json_pack("{s:s}", "oldName", old));
     return 0;
 }
 
@@ -1368,7 +1370,7 @@ static void remove_after(uv_work_t *w, int status)
     ctr_unlink(c);
     if (op->ret_size)
         *op->ret_size = op->size;
-    emit(c, "destroy", NULL);
+    ctr_emit(c, "destroy", NULL);
     if (op->done)
         op->done(op->ud, NULL);
     run_waiters(c);
@@ -1413,7 +1415,7 @@ static void remove_after_kill(void *ud, struct ctr *c)
 int eng_ctr_remove(struct engine *e, const char *id, bool force, eng_done_fn done, void *ud,
                    struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
 
     if (!c)
         return -err->code;
@@ -1445,7 +1447,7 @@ int eng_ctr_remove(struct engine *e, const char *id, bool force, eng_done_fn don
 
 int eng_ctr_inspect(struct engine *e, const char *id, json_t **ret, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
     json_t *j;
 
     if (!c)
@@ -1592,7 +1594,7 @@ int eng_ctr_list(struct engine *e, bool all, int limit, bool size, json_t *filte
 
 int eng_ctr_io_get(struct engine *e, const char *id, struct eng_ctr_io *ret, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
     char dir[PATH_MAX];
 
     if (!c)
@@ -1622,7 +1624,7 @@ void eng_ctr_io_done(struct eng_ctr_io *io)
     *io = (struct eng_ctr_io){0};
 }
 
-static int shim_connect(struct ctr *c, const char *line, struct iso_err *err)
+int ctr_shim_connect(struct ctr *c, const char *line, struct iso_err *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     char dir[PATH_MAX];
@@ -1652,7 +1654,7 @@ static int shim_connect(struct ctr *c, const char *line, struct iso_err *err)
 int eng_ctr_attach(struct engine *e, const char *id, bool in, bool out, bool err_, int *ret_fd,
                    struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
     char flags[4] = "", line[32];
     int sv[2];
 
@@ -1666,7 +1668,7 @@ int eng_ctr_attach(struct engine *e, const char *id, bool in, bool out, bool err
     snprintf(flags, sizeof(flags), "%s%s%s", in ? "i" : "", out ? "o" : "", err_ ? "e" : "");
     if (c->state == ENG_CTR_RUNNING && !c->starting) {
         snprintf(line, sizeof(line), "attach %s\n", flags);
-        int fd = shim_connect(c, line, err);
+        int fd = ctr_shim_connect(c, line, err);
         if (fd < 0)
             return fd;
         *ret_fd = fd;
@@ -1694,7 +1696,7 @@ int eng_ctr_attach(struct engine *e, const char *id, bool in, bool out, bool err
 
 int eng_ctr_resize(struct engine *e, const char *id, int h, int w, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
     char line[64], answer[256];
     _cleanup_close_ int fd = -1;
     ssize_t n;
@@ -1706,7 +1708,7 @@ int eng_ctr_resize(struct engine *e, const char *id, int h, int w, struct iso_er
     if (!json_is_true(json_object_get(c->cfg, "Tty")))
         return 0; /* moby ignores a resize without a TTY */
     snprintf(line, sizeof(line), "resize %d %d\n", h, w);
-    fd = shim_connect(c, line, err);
+    fd = ctr_shim_connect(c, line, err);
     if (fd < 0)
         return fd;
     /* The shim answers at once: a local socket, no wait worth deferring. */
@@ -1722,7 +1724,7 @@ int eng_ctr_resize(struct engine *e, const char *id, int h, int w, struct iso_er
 
 int eng_ctr_pids(struct engine *e, const char *id, pid_t **ret, size_t *ret_n, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
 
     if (!c)
         return -err->code;
@@ -1735,7 +1737,7 @@ int eng_ctr_pids(struct engine *e, const char *id, pid_t **ret, size_t *ret_n, s
 int eng_ctr_state(struct engine *e, const char *id, enum eng_ctr_state *ret_state,
                   int *ret_exit_code, struct iso_err *err)
 {
-    struct ctr *c = find(e, id, err);
+    struct ctr *c = ctr_find(e, id, err);
 
     if (!c)
         return -err->code;
@@ -2007,6 +2009,7 @@ void eng_ctrs_reconcile(struct engine *e)
 void eng_ctrs_stop(struct engine *e)
 {
     for (struct ctr *c = ctrs(e)->list; c; c = c->next) {
+        ctr_execs_stop(c);
         stop_watching(c);
         if (c->stop_timer)
             uv_close((uv_handle_t *)c->stop_timer, timer_free_cb);
@@ -2040,4 +2043,9 @@ void eng_ctrs_counts(struct engine *e, struct eng_counts *counts)
         else
             counts->stopped++;
     }
+}
+
+struct ctr *ctr_list_first(struct engine *e)
+{
+    return ctrs(e)->list;
 }

@@ -12,6 +12,7 @@
 struct rt_cgroup;
 struct start_op;
 struct ctr_waiter;
+struct ctr_exec;
 
 struct ctr {
     struct engine *e;
@@ -47,6 +48,10 @@ struct ctr {
     int *attach_fds;
     char (*attach_flags)[4];
     size_t n_attach;
+
+    /* docker exec records (daemon/exec.c), newest first. */
+    struct ctr_exec *execs;
+    size_t n_execs;
 
     bool removing;
     struct ctr *next;
@@ -84,6 +89,28 @@ void ctr_status_text(const struct ctr *c, char *buf, size_t size);
 const char *ctr_dir(struct ctr *c, char *buf, size_t size);
 int64_t ctr_cfg_int(json_t *obj, const char *key);
 const char *ctr_cfg_str(json_t *obj, const char *key);
+
+/* Finds a container by id, unique id prefix or name; ENOENT "No such container: X". */
+struct ctr *ctr_find(struct engine *e, const char *key, struct iso_err *err);
+/* 64 random hex digits. */
+int ctr_random_id(char id[65]);
+/* The first container of the list (then ->next). */
+struct ctr *ctr_list_first(struct engine *e);
+/* Connects to the container's shim.sock and sends line; returns the fd. */
+int ctr_shim_connect(struct ctr *c, const char *line, struct iso_err *err);
+/* A container event with name, image and labels, plus extra (stolen, may be NULL). */
+void ctr_emit(struct ctr *c, const char *action, json_t *extra);
+
+/* ---- exec.c, for containers.c ---- */
+
+/* The container exited: its execs are over (their exit files read). */
+void ctr_execs_container_exited(struct ctr *c);
+/* Shutdown: closes the loop handles of detached execs. */
+void ctr_execs_stop(struct ctr *c);
+/* ExecIDs of container inspect: the running execs' ids, or JSON null when none. */
+json_t *ctr_exec_ids(struct ctr *c);
+/* Drops the records (container removed or freed). */
+void ctr_execs_free(struct ctr *c);
 
 /* ---- for engine.c ---- */
 

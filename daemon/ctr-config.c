@@ -1039,7 +1039,7 @@ json_t *ctr_inspect_json(struct ctr *c)
     json_object_set_new(j, "MountLabel", json_string(""));
     json_object_set_new(j, "ProcessLabel", json_string(""));
     json_object_set_new(j, "AppArmorProfile", json_string(""));
-    json_object_set_new(j, "ExecIDs", json_null());
+    json_object_set_new(j, "ExecIDs", ctr_exec_ids(c));
     json_object_set_new(j, "HostConfig", host_public(c));
     char upper[PATH_MAX + 8], work[PATH_MAX + 8], merged[PATH_MAX + 8];
     snprintf(upper, sizeof(upper), "%s/upper", dir);

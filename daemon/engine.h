@@ -278,3 +278,32 @@ typedef void (*eng_ctr_prune_fn)(void *ud, struct json_t *deleted, uint64_t recl
 /* Removes every stopped container matching filters (label, until); done gets the ids. */
 int eng_ctr_prune(struct engine *e, struct json_t *filters, eng_ctr_prune_fn done, void *ud,
                   struct iso_err *err);
+
+/* ---- exec ---- */
+
+/* POST /containers/{id}/exec: body is Docker's ExecConfig (borrowed). ENOENT for no such
+ * container, EBUSY (409) "container <id> is not running" (or paused), EINVAL for a bad
+ * config (no Cmd). Emits exec_create. */
+int eng_exec_create(struct engine *e, const char *ctr, struct json_t *body, char ret_id[65],
+                    struct iso_err *err);
+
+struct eng_exec_started {
+    int fd;        /* the shim connection carrying the exec's stdio; -1 when detached or failed */
+    bool tty;      /* raw stream (else multiplexed) */
+    char *failure; /* the command could not start: Docker's message (malloc'd), else NULL */
+};
+
+/* POST /exec/{id}/start: starts the exec in the container's shim. tty >= 0 overrides the
+ * create's Tty (the start body's Tty), h/w > 0 the console size. detach: the engine drains
+ * the output itself and records the exit. A command that cannot start is no error: the exit
+ * code (126/127/125) is recorded and ret->failure says why (detach: an error, EINVAL for
+ * 126/127). ENOENT no such exec, EBUSY already running/ran or the container not running. */
+int eng_exec_start(struct engine *e, const char *id, bool detach, int tty, int h, int w,
+                   struct eng_exec_started *ret, struct iso_err *err);
+
+/* The exec's stream ended (the shim closed the connection): reads its exit file and records
+ * the exit, emits exec_die. Idempotent; unknown ids are ignored. */
+void eng_exec_ended(struct engine *e, const char *id);
+
+int eng_exec_inspect(struct engine *e, const char *id, struct json_t **ret, struct iso_err *err);
+int eng_exec_resize(struct engine *e, const char *id, int h, int w, struct iso_err *err);

@@ -23,6 +23,7 @@
 
 #include "common/util.h"
 #include "runtime/container.h"
+#include "runtime/exec.h"
 #include "runtime/shim-log.h"
 #include "runtime/spec.h"
 
@@ -38,7 +39,7 @@
 #define CLIENT_STALL_MS   2000
 /* One read of container output, on the stack (Docker's copier reads 2 KiB at a time). */
 #define READ_CHUNK   ((size_t)4 * 1024)
-#define CTL_LINE_MAX 64
+#define CTL_LINE_MAX 160
 /* After the init exits: how long to wait for EOF on output that another process still holds
  * open, then for slow attach clients to take what remains. */
 #define DRAIN_TIMEOUT_MS 2000
@@ -54,6 +55,7 @@ struct client {
     bool in, out, err;
     bool in_done; /* its stdin ended (or it sent none) */
     bool dead;
+    struct exec *ex;      /* the exec whose stdio this connection carries, or NULL */
     uint64_t stall_since; /* monotonic ns it passed CLIENT_HIGH_WATER, 0 if below */
     char line[CTL_LINE_MAX];
     size_t line_len;
@@ -61,15 +63,40 @@ struct client {
     size_t off, len, cap;
 };
 
+/* A process's stdio as the shim holds it: the init's or an exec's. */
+struct io {
+    int out_fd, err_fd; /* read ends; with a terminal out_fd is the pty master */
+    int master;         /* pty master or -1; owns the fd that out_fd names */
+    int in_fd;          /* the process's stdin (pipe write end or the master), -1 when closed */
+    bool in_closing;    /* close in_fd once in_buf is written */
+    char *in_buf;
+    size_t in_len;
+};
+
+#define IO_INIT                                                                                    \
+    {                                                                                              \
+        .out_fd = -1, .err_fd = -1, .master = -1, .in_fd = -1                                      \
+    }
+
+/* One docker exec: its process, its stdio and the one connection that carries it. */
+struct exec {
+    char id[65];
+    pid_t pid;
+    int pidfd;
+    bool terminal, stdin_open;
+    struct io io;
+    struct client *c; /* NULL once the client left */
+    bool exited;
+    int exit_code;
+    uint64_t deadline; /* after the exit: monotonic ns until which output drains */
+    size_t slot;       /* its first poll slot in this round */
+    struct exec *next;
+};
+
 struct shim {
     int dirfd;
     bool terminal, stdin_open, stdin_once;
-    int out_fd, err_fd; /* read ends; with a terminal out_fd is the pty master */
-    int master;         /* pty master or -1; owns the fd that out_fd names */
-    int in_fd;          /* the container's stdin (pipe write end or the master), -1 when closed */
-    bool in_closing;    /* stdin_once: close in_fd once in_buf is written */
-    char *in_buf;
-    size_t in_len;
+    struct io io;
     int listen_fd;
     pid_t pid;
     int pidfd;
@@ -79,6 +106,8 @@ struct shim {
     struct shim_log log;
     struct client **clients;
     size_t n_clients;
+    struct exec *execs;
+    const char *dir;
     struct pollfd *pfds;
     size_t pfds_cap;
 };
@@ -127,7 +156,7 @@ static int proc_starttime(pid_t pid, uint64_t *ret)
 /* Writes name in the state dir atomically: name.tmp, fsync, rename. */
 static int write_state_file(int dirfd, const char *name, const char *content)
 {
-    char tmp[64];
+    char tmp[128];
 
     snprintf(tmp, sizeof(tmp), "%s.tmp", name);
     int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -191,9 +220,11 @@ static void clients_compact(struct shim *s)
 {
     size_t j = 0;
     for (size_t i = 0; i < s->n_clients; i++) {
-        if (s->clients[i]->dead)
+        if (s->clients[i]->dead) {
+            if (s->clients[i]->ex)
+                s->clients[i]->ex->c = NULL;
             free(s->clients[i]);
-        else
+        } else
             s->clients[j++] = s->clients[i];
     }
     s->n_clients = j;
@@ -295,50 +326,50 @@ static void broadcast(struct shim *s, enum shim_stream stream, const char *data,
 
 /* ---- the container's stdin ---- */
 
-static void stdin_close(struct shim *s)
+static void stdin_close(struct io *io)
 {
-    if (s->in_fd >= 0 && s->in_fd != s->master)
-        safe_close(s->in_fd);
-    s->in_fd = -1;
-    s->in_closing = false;
-    s->in_buf = (free(s->in_buf), NULL);
-    s->in_len = 0;
+    if (io->in_fd >= 0 && io->in_fd != io->master)
+        safe_close(io->in_fd);
+    io->in_fd = -1;
+    io->in_closing = false;
+    io->in_buf = (free(io->in_buf), NULL);
+    io->in_len = 0;
 }
 
-static void stdin_flush(struct shim *s)
+static void stdin_flush(struct io *io)
 {
     size_t off = 0;
 
-    while (s->in_fd >= 0 && off < s->in_len) {
-        ssize_t n = RETRY_EINTR(write(s->in_fd, s->in_buf + off, s->in_len - off));
+    while (io->in_fd >= 0 && off < io->in_len) {
+        ssize_t n = RETRY_EINTR(write(io->in_fd, io->in_buf + off, io->in_len - off));
         if (n < 0) {
             if (errno == EAGAIN)
                 break;
             /* The container closed its stdin (EPIPE): input goes nowhere from now on. */
-            stdin_close(s);
+            stdin_close(io);
             return;
         }
         off += (size_t)n;
     }
     if (off > 0) {
-        memmove(s->in_buf, s->in_buf + off, s->in_len - off);
-        s->in_len -= off;
+        memmove(io->in_buf, io->in_buf + off, io->in_len - off);
+        io->in_len -= off;
     }
-    if (s->in_len == 0) {
-        s->in_buf = (free(s->in_buf), NULL);
-        if (s->in_closing)
-            stdin_close(s);
+    if (io->in_len == 0) {
+        io->in_buf = (free(io->in_buf), NULL);
+        if (io->in_closing)
+            stdin_close(io);
     }
 }
 
-static void stdin_feed(struct shim *s, const char *data, size_t len)
+static void stdin_feed(struct io *io, const char *data, size_t len)
 {
-    if (s->in_fd < 0 || s->in_closing || len == 0)
+    if (io->in_fd < 0 || io->in_closing || len == 0)
         return;
-    if (s->in_len == 0) {
-        ssize_t n = RETRY_EINTR(write(s->in_fd, data, len));
+    if (io->in_len == 0) {
+        ssize_t n = RETRY_EINTR(write(io->in_fd, data, len));
         if (n < 0 && errno != EAGAIN) {
-            stdin_close(s);
+            stdin_close(io);
             return;
         }
         if (n > 0) {
@@ -350,12 +381,12 @@ static void stdin_feed(struct shim *s, const char *data, size_t len)
         return;
     /* Bounded by the loop: it does not read input clients while this is non-empty, so it
      * holds at most one read per client. */
-    char *b = realloc(s->in_buf, s->in_len + len);
+    char *b = realloc(io->in_buf, io->in_len + len);
     if (!b)
         return;
-    s->in_buf = b;
-    memcpy(s->in_buf + s->in_len, data, len);
-    s->in_len += len;
+    io->in_buf = b;
+    memcpy(io->in_buf + io->in_len, data, len);
+    io->in_len += len;
 }
 
 /* A client's stdin ended. With stdin_once the container's stdin ends too (after what is
@@ -364,17 +395,245 @@ static void stdin_feed(struct shim *s, const char *data, size_t len)
 static void client_stdin_eof(struct shim *s, struct client *c)
 {
     c->in_done = true;
-    if (!c->in || !s->stdin_once || s->in_fd < 0)
+    if (!c->in || !s->stdin_once || s->io.in_fd < 0)
         return;
     if (s->terminal) {
-        s->in_fd = -1;
-        s->in_buf = (free(s->in_buf), NULL);
-        s->in_len = 0;
+        s->io.in_fd = -1;
+        s->io.in_buf = (free(s->io.in_buf), NULL);
+        s->io.in_len = 0;
         return;
     }
-    s->in_closing = true;
-    if (s->in_len == 0)
-        stdin_close(s);
+    s->io.in_closing = true;
+    if (s->io.in_len == 0)
+        stdin_close(&s->io);
+}
+
+/* ---- docker exec ---- */
+
+static int stdio_setup(struct io *io, const struct rt_spec *spec, struct rt_stdio *child,
+                       struct iso_err *err);
+static void stdio_close_child(struct rt_stdio *child);
+static int write_state_file(int dirfd, const char *name, const char *content);
+
+static void io_close(struct io *io)
+{
+    stdin_close(io);
+    if (io->out_fd >= 0 && io->out_fd != io->master)
+        safe_close(io->out_fd);
+    safe_close(io->err_fd);
+    safe_close(io->master);
+    *io = (struct io)IO_INIT;
+}
+
+static struct exec *exec_find(struct shim *s, const char *id)
+{
+    for (struct exec *x = s->execs; x; x = x->next)
+        if (streq(x->id, id))
+            return x;
+    return NULL;
+}
+
+static bool valid_exec_id(const char *id)
+{
+    size_t n = strlen(id);
+
+    if (n == 0 || n > 64)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/* "err <errno> <exit code> <message>\n" and the connection closes. */
+static void exec_reply_err(struct client *c, int code, int exit_code, const char *msg)
+{
+    char line[ISO_ERR_MSG_MAX + 64];
+
+    int n = snprintf(line, sizeof(line), "err %d %d %s", code ? code : EIO, exit_code, msg);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(line) - 1)
+        n = (int)sizeof(line) - 2;
+    for (int i = 0; i < n; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    line[n++] = '\n';
+    line[n] = '\0';
+    (void)iso_write_all(c->fd, line, (size_t)n);
+    client_drop(c);
+}
+
+/* "exec <spec path>": the path is absolute or relative to the state dir. */
+static void exec_start(struct shim *s, struct client *c, const char *arg, const char *rest,
+                       size_t rest_len)
+{
+    struct rt_spec spec = {0};
+    struct rt_stdio child = {-1, -1, -1};
+    struct iso_err err = {0};
+    _cleanup_free_ char *path = NULL;
+    struct exec *x = NULL;
+    int exit_code = 125;
+    char line[64];
+
+    if (s->exited) {
+        exec_reply_err(c, ESRCH, 125, "the container is not running");
+        return;
+    }
+    path = arg[0] == '/' ? strdup(arg) : iso_strprintf("%s/%s", s->dir, arg);
+    x = calloc(1, sizeof(*x));
+    if (!path || !x) {
+        free(x);
+        exec_reply_err(c, ENOMEM, 125, "out of memory");
+        return;
+    }
+    x->io = (struct io)IO_INIT;
+    x->pidfd = -1;
+    x->slot = SIZE_MAX;
+    if (rt_spec_read(path, &spec, &err) < 0)
+        goto fail;
+    if (!spec.id || !valid_exec_id(spec.id)) {
+        iso_err_set(&err, EINVAL, "exec spec '%s': bad id", path);
+        goto fail;
+    }
+    if (exec_find(s, spec.id)) {
+        iso_err_set(&err, EEXIST, "exec %s is running already", spec.id);
+        goto fail;
+    }
+    snprintf(x->id, sizeof(x->id), "%s", spec.id);
+    x->terminal = spec.terminal;
+    x->stdin_open = spec.stdin_open;
+    /* With a terminal the exec makes its pty inside the container and hands us the master. */
+    if (!spec.terminal && stdio_setup(&x->io, &spec, &child, &err) < 0)
+        goto fail;
+    int master = -1;
+    if (rt_exec_start(&spec, s->pidfd, (const char *const *)spec.cgroups, &child, &x->pid,
+                      &x->pidfd, &master, &exit_code, &err) < 0)
+        goto fail;
+    stdio_close_child(&child);
+    if (master >= 0) {
+        x->io.master = x->io.out_fd = master;
+        (void)set_nonblock(master);
+        if (x->stdin_open)
+            x->io.in_fd = master;
+    }
+    rt_spec_done(&spec);
+
+    snprintf(line, sizeof(line), "ok %d\n", (int)x->pid);
+    (void)iso_write_all(c->fd, line, strlen(line));
+    c->ctl = false;
+    c->ex = x;
+    x->c = c;
+    x->next = s->execs;
+    s->execs = x;
+    if (x->stdin_open)
+        stdin_feed(&x->io, rest, rest_len);
+    return;
+
+fail:
+    stdio_close_child(&child);
+    io_close(&x->io);
+    rt_spec_done(&spec);
+    free(x);
+    exec_reply_err(c, err.code, exit_code ? exit_code : 125, err.msg);
+}
+
+/* The exec client sent input, or half-closed (len 0): with a pipe the exec's stdin closes once
+ * what is queued is written; with a pty the input just stops. */
+static void exec_input(struct exec *x, struct client *c, const char *data, size_t len)
+{
+    if (len > 0) {
+        if (x->stdin_open)
+            stdin_feed(&x->io, data, len);
+        return;
+    }
+    c->in_done = true;
+    if (!x->stdin_open || x->io.in_fd < 0)
+        return;
+    if (x->terminal) {
+        x->io.in_fd = -1;
+        x->io.in_buf = (free(x->io.in_buf), NULL);
+        x->io.in_len = 0;
+        return;
+    }
+    x->io.in_closing = true;
+    if (x->io.in_len == 0)
+        stdin_close(&x->io);
+}
+
+static void exec_output(struct exec *x, int *fdp, enum shim_stream stream)
+{
+    char buf[READ_CHUNK];
+    uint8_t hdr[SHIM_FRAME_HEADER_SIZE];
+
+    ssize_t n = RETRY_EINTR(read(*fdp, buf, sizeof(buf)));
+    if (n < 0 && errno == EAGAIN)
+        return;
+    if (n <= 0) {
+        if (*fdp != x->io.master)
+            safe_close(*fdp);
+        *fdp = -1;
+        return;
+    }
+    heap_trim |= (size_t)n == sizeof(buf);
+    if (!x->c || x->c->dead)
+        return;
+    if (x->terminal) {
+        client_send(x->c, NULL, 0, buf, (size_t)n);
+        return;
+    }
+    shim_frame_header(hdr, stream, (uint32_t)n);
+    client_send(x->c, hdr, sizeof(hdr), buf, (size_t)n);
+}
+
+/* Done: the exit file, then the connection closes. */
+static void exec_finish(struct shim *s, struct exec *x)
+{
+    char name[96], line[64];
+
+    snprintf(name, sizeof(name), "exec-%s.exit", x->id);
+    snprintf(line, sizeof(line), "%d %" PRIu64 "\n", x->exited ? x->exit_code : 255,
+             iso_now_real_ns());
+    (void)write_state_file(s->dirfd, name, line);
+    if (x->c) {
+        x->c->ex = NULL;
+        client_drop(x->c);
+    }
+    io_close(&x->io);
+    safe_close(x->pidfd);
+    for (struct exec **p = &s->execs; *p; p = &(*p)->next)
+        if (*p == x) {
+            *p = x->next;
+            break;
+        }
+    heap_trim = true;
+    free(x);
+}
+
+/* Finishes the execs that exited and whose output drained and reached the client (or whose
+ * time ran out). Returns the nearest deadline of those still draining, 0 if none. */
+static uint64_t execs_check(struct shim *s)
+{
+    uint64_t now = iso_now_mono_ns(), next = 0;
+
+    for (struct exec *x = s->execs, *nx; x; x = nx) {
+        nx = x->next;
+        if (!x->exited)
+            continue;
+        bool drained = x->io.out_fd < 0 && x->io.err_fd < 0;
+        bool flushed = !x->c || x->c->dead || x->c->len == 0;
+        uint64_t until = x->deadline;
+        if (drained || now >= x->deadline) {
+            until = x->deadline + FLUSH_TIMEOUT_MS * 1000000ULL;
+            if (flushed || now >= until) {
+                exec_finish(s, x);
+                continue;
+            }
+        }
+        if (next == 0 || until < next)
+            next = until;
+    }
+    return next;
 }
 
 /* ---- shim.sock commands ---- */
@@ -385,8 +644,8 @@ static void ctl_reply(struct client *c, const char *msg)
     client_drop(c);
 }
 
-/* "resize <rows> <cols>", each a decimal number, nothing else. */
-static bool parse_resize(const char *line, unsigned *rows, unsigned *cols)
+/* "resize <rows> <cols>[ <exec id>]", each a decimal number; *exec_id "" for the init. */
+static bool parse_resize(const char *line, unsigned *rows, unsigned *cols, const char **exec_id)
 {
     unsigned long v[2];
     const char *p = line + 6;
@@ -403,8 +662,12 @@ static bool parse_resize(const char *line, unsigned *rows, unsigned *cols)
             return false;
         p = end;
     }
-    if (*p != '\0')
+    if (*p == ' ' && p[1])
+        *exec_id = p + 1;
+    else if (*p != '\0')
         return false;
+    else
+        *exec_id = "";
     *rows = (unsigned)v[0];
     *cols = (unsigned)v[1];
     return true;
@@ -434,15 +697,31 @@ static void ctl_command(struct shim *s, struct client *c, char *line, const char
             return;
         }
         if (c->in && s->stdin_open)
-            stdin_feed(s, rest, rest_len);
+            stdin_feed(&s->io, rest, rest_len);
+        return;
+    }
+
+    if (strneq(line, "exec ", 5) && line[5]) {
+        exec_start(s, c, line + 5, rest, rest_len);
         return;
     }
 
     unsigned rows, cols;
-    if (parse_resize(line, &rows, &cols)) {
+    const char *exec_id = "";
+    if (parse_resize(line, &rows, &cols, &exec_id)) {
         char msg[ISO_ERR_MSG_MAX];
-        if (s->master < 0) {
-            ctl_reply(c, "err the container has no terminal\n");
+        int master = s->io.master;
+        if (*exec_id) {
+            struct exec *x = exec_find(s, exec_id);
+            if (!x) {
+                ctl_reply(c, "err no such exec\n");
+                return;
+            }
+            master = x->io.master;
+        }
+        if (master < 0) {
+            ctl_reply(c, *exec_id ? "err the exec has no terminal\n"
+                                  : "err the container has no terminal\n");
             return;
         }
         if (rows > USHRT_MAX || cols > USHRT_MAX) {
@@ -450,7 +729,7 @@ static void ctl_command(struct shim *s, struct client *c, char *line, const char
             return;
         }
         struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
-        if (ioctl(s->master, TIOCSWINSZ, &ws) < 0) {
+        if (ioctl(master, TIOCSWINSZ, &ws) < 0) {
             snprintf(msg, sizeof(msg), "err resize: %s\n", strerror(errno));
             ctl_reply(c, msg);
             return;
@@ -501,13 +780,17 @@ static void client_read(struct shim *s, struct client *c)
         client_drop(c);
         return;
     }
+    if (c->ex) {
+        exec_input(c->ex, c, buf, (size_t)n);
+        return;
+    }
     if (n == 0) {
         /* Half-closed: it still reads output. */
         client_stdin_eof(s, c);
         return;
     }
     if (c->in && s->stdin_open)
-        stdin_feed(s, buf, (size_t)n);
+        stdin_feed(&s->io, buf, (size_t)n);
 }
 
 static void accept_client(struct shim *s)
@@ -536,7 +819,7 @@ static void output_read(struct shim *s, int *fdp, enum shim_stream stream)
         /* EOF, or EIO on a pty master once no process holds the slave. The master stays
          * open for resize and stdin until the end. */
         shim_log_flush(&s->log, stream, iso_now_real_ns());
-        if (*fdp != s->master)
+        if (*fdp != s->io.master)
             safe_close(*fdp);
         *fdp = -1;
         return;
@@ -569,6 +852,12 @@ static void reap(struct shim *s)
             s->exited = true;
             s->exit_code = exit_code_of(&got);
         }
+        for (struct exec *x = s->execs; x; x = x->next)
+            if (x->pid == si.si_pid && !x->exited) {
+                x->exited = true;
+                x->exit_code = exit_code_of(&got);
+                x->deadline = iso_now_mono_ns() + DRAIN_TIMEOUT_MS * 1000000ULL;
+            }
     }
 }
 
@@ -608,10 +897,13 @@ static void loop(struct shim *s)
     uint64_t deadline = 0;
 
     for (;;) {
+        uint64_t exec_next = execs_check(s);
         if (s->exited) {
             if (deadline == 0)
                 deadline = iso_now_mono_ns() + DRAIN_TIMEOUT_MS * 1000000ULL;
-            if ((s->out_fd < 0 && s->err_fd < 0) || iso_now_mono_ns() >= deadline)
+            /* The execs died with the pid namespace: they get the flush time too. */
+            if ((s->io.out_fd < 0 && s->io.err_fd < 0 && !s->execs) ||
+                iso_now_mono_ns() >= deadline + (s->execs ? FLUSH_TIMEOUT_MS * 1000000ULL : 0))
                 return;
         }
 
@@ -635,9 +927,9 @@ static void loop(struct shim *s)
         enum { SLOT_OUT, SLOT_ERR, SLOT_IN, SLOT_PID, SLOT_SIG, SLOT_LISTEN, SLOT_CLIENTS };
         size_t n = 0;
         bool ok = true;
-        ok &= pfd_push(s, &n, hold_until ? -1 : s->out_fd, POLLIN) != NULL;
-        ok &= pfd_push(s, &n, hold_until ? -1 : s->err_fd, POLLIN) != NULL;
-        ok &= pfd_push(s, &n, s->in_len > 0 ? s->in_fd : -1, POLLOUT) != NULL;
+        ok &= pfd_push(s, &n, hold_until ? -1 : s->io.out_fd, POLLIN) != NULL;
+        ok &= pfd_push(s, &n, hold_until ? -1 : s->io.err_fd, POLLIN) != NULL;
+        ok &= pfd_push(s, &n, s->io.in_len > 0 ? s->io.in_fd : -1, POLLOUT) != NULL;
         ok &= pfd_push(s, &n, s->exited ? -1 : s->pidfd, POLLIN) != NULL;
         ok &= pfd_push(s, &n, s->sigfd, POLLIN) != NULL;
         ok &= pfd_push(s, &n, s->exited ? -1 : s->listen_fd, POLLIN) != NULL;
@@ -645,11 +937,22 @@ static void loop(struct shim *s)
             struct client *c = s->clients[i];
             short ev = 0;
             /* An input client waits while the container has not taken the last input. */
-            if (c->ctl || (!c->in_done && !(c->in && s->in_len > 0)))
+            bool in_waits = c->ex ? c->ex->io.in_len > 0 : c->in && s->io.in_len > 0;
+            if (c->ctl || (!c->in_done && !in_waits))
                 ev |= POLLIN;
             if (c->len > 0)
                 ev |= POLLOUT;
             ok &= pfd_push(s, &n, c->fd, ev) != NULL;
+        }
+        size_t nc = n - SLOT_CLIENTS;
+        /* Four per exec: output, errors, input, exit. */
+        for (struct exec *x = s->execs; ok && x; x = x->next) {
+            bool hold = !x->exited && x->c && !x->c->dead && x->c->len >= CLIENT_HIGH_WATER;
+            x->slot = n;
+            ok &= pfd_push(s, &n, hold ? -1 : x->io.out_fd, POLLIN) != NULL;
+            ok &= pfd_push(s, &n, hold ? -1 : x->io.err_fd, POLLIN) != NULL;
+            ok &= pfd_push(s, &n, x->io.in_len > 0 ? x->io.in_fd : -1, POLLOUT) != NULL;
+            ok &= pfd_push(s, &n, x->exited ? -1 : x->pidfd, POLLIN) != NULL;
         }
         if (!ok) {
             /* Out of memory for the poll set: wait and retry rather than lose the container. */
@@ -664,6 +967,8 @@ static void loop(struct shim *s)
         int timeout = s->exited    ? timeout_left(deadline)
                       : hold_until ? timeout_left(hold_until)
                                    : -1;
+        if (exec_next && (timeout < 0 || timeout_left(exec_next) < timeout))
+            timeout = timeout_left(exec_next);
         int r = poll(s->pfds, n, timeout);
         if (r < 0) {
             if (errno == EINTR)
@@ -677,14 +982,13 @@ static void loop(struct shim *s)
         if (p[SLOT_SIG].revents || p[SLOT_PID].revents)
             reap(s);
         if (p[SLOT_OUT].revents)
-            output_read(s, &s->out_fd, SHIM_STREAM_STDOUT);
+            output_read(s, &s->io.out_fd, SHIM_STREAM_STDOUT);
         if (p[SLOT_ERR].revents)
-            output_read(s, &s->err_fd, SHIM_STREAM_STDERR);
+            output_read(s, &s->io.err_fd, SHIM_STREAM_STDERR);
         if (p[SLOT_IN].revents)
-            stdin_flush(s);
+            stdin_flush(&s->io);
         if (p[SLOT_LISTEN].revents)
             accept_client(s);
-        size_t nc = n - SLOT_CLIENTS;
         for (size_t i = 0; i < nc; i++) {
             struct client *c = s->clients[i];
             short rev = p[SLOT_CLIENTS + i].revents;
@@ -697,6 +1001,19 @@ static void loop(struct shim *s)
                 client_read(s, c);
             else if (!c->dead && (rev & (POLLHUP | POLLERR)))
                 client_drop(c);
+        }
+        for (struct exec *x = s->execs; x; x = x->next) {
+            if (x->slot == SIZE_MAX || x->slot + 3 >= n)
+                continue;
+            struct pollfd *xp = &p[x->slot];
+            if (xp[3].revents)
+                reap(s);
+            if (xp[0].revents)
+                exec_output(x, &x->io.out_fd, SHIM_STREAM_STDOUT);
+            if (xp[1].revents)
+                exec_output(x, &x->io.err_fd, SHIM_STREAM_STDERR);
+            if (xp[2].revents)
+                stdin_flush(&x->io);
         }
         clients_compact(s);
     }
@@ -760,7 +1077,7 @@ static int listen_socket(struct shim *s, const char *dir, struct iso_err *err)
 }
 
 /* Opens the pty or the pipes; *child gets the container's ends. */
-static int stdio_setup(struct shim *s, const struct rt_spec *spec, struct rt_stdio *child,
+static int stdio_setup(struct io *io, const struct rt_spec *spec, struct rt_stdio *child,
                        struct iso_err *err)
 {
     int p[2];
@@ -770,7 +1087,7 @@ static int stdio_setup(struct shim *s, const struct rt_spec *spec, struct rt_std
         int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (m < 0)
             return iso_err_set_errno(err, errno, "open pty");
-        s->master = s->out_fd = m;
+        io->master = io->out_fd = m;
         if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0)
             return iso_err_set_errno(err, errno, "set up pty");
         int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -785,30 +1102,30 @@ static int stdio_setup(struct shim *s, const struct rt_spec *spec, struct rt_std
         if (set_nonblock(m) < 0)
             return iso_err_set_errno(err, errno, "set up pty");
         if (spec->stdin_open)
-            s->in_fd = m;
+            io->in_fd = m;
         return 0;
     }
 
     if (pipe2(p, O_CLOEXEC) < 0)
         return iso_err_set_errno(err, errno, "create stdout pipe");
-    s->out_fd = p[0];
+    io->out_fd = p[0];
     child->out = p[1];
     if (pipe2(p, O_CLOEXEC) < 0)
         return iso_err_set_errno(err, errno, "create stderr pipe");
-    s->err_fd = p[0];
+    io->err_fd = p[0];
     child->err = p[1];
     if (spec->stdin_open) {
         if (pipe2(p, O_CLOEXEC) < 0)
             return iso_err_set_errno(err, errno, "create stdin pipe");
         child->in = p[0];
-        s->in_fd = p[1];
-        (void)set_nonblock(s->in_fd);
+        io->in_fd = p[1];
+        (void)set_nonblock(io->in_fd);
     } else {
         child->in = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (child->in < 0)
             return iso_err_set_errno(err, errno, "open /dev/null");
     }
-    if (set_nonblock(s->out_fd) < 0 || set_nonblock(s->err_fd) < 0)
+    if (set_nonblock(io->out_fd) < 0 || set_nonblock(io->err_fd) < 0)
         return iso_err_set_errno(err, errno, "set up pipes");
     return 0;
 }
@@ -863,6 +1180,7 @@ static int start(struct shim *s, const char *dir, struct iso_err *err)
     }
     if (rt_spec_read(path, &spec, err) < 0)
         return 125;
+    s->dir = dir;
 
     s->terminal = spec.terminal;
     s->stdin_open = spec.stdin_open;
@@ -893,7 +1211,7 @@ static int start(struct shim *s, const char *dir, struct iso_err *err)
 
     if (listen_socket(s, dir, err) < 0)
         goto out;
-    if (stdio_setup(s, &spec, &child, err) < 0)
+    if (stdio_setup(&s->io, &spec, &child, err) < 0)
         goto out;
 
     r = rt_container_start(&spec, &child, &s->pid, &s->pidfd, &exit_code, err);
@@ -934,15 +1252,8 @@ out:
 
 int main(int argc, char **argv)
 {
-    struct shim s = {.log = {.fd = -1},
-                     .out_fd = -1,
-                     .err_fd = -1,
-                     .master = -1,
-                     .in_fd = -1,
-                     .listen_fd = -1,
-                     .pidfd = -1,
-                     .sigfd = -1,
-                     .dirfd = -1};
+    struct shim s = {
+        .log = {.fd = -1}, .io = IO_INIT, .listen_fd = -1, .pidfd = -1, .sigfd = -1, .dirfd = -1};
     struct iso_err err = {0};
     char line[64];
 
@@ -1013,11 +1324,13 @@ int main(int argc, char **argv)
         }
     }
     reap(&s);
+    while (s.execs)
+        exec_finish(&s, s.execs);
 
     shim_log_flush(&s.log, 0, iso_now_real_ns());
     shim_log_close(&s.log);
     clients_finish(&s);
-    stdin_close(&s);
+    stdin_close(&s.io);
 
     snprintf(line, sizeof(line), "%d %" PRIu64 "\n", s.exited ? s.exit_code : 255,
              iso_now_real_ns());

@@ -6,6 +6,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 #include "common/util.h"
 #include "runtime/caps.h"
 #include "runtime/container.h"
+#include "runtime/exec.h"
 #include "tests/unit/tap.h"
 
 static char tmp[] = "/tmp/test-rt-container-XXXXXX";
@@ -553,6 +555,58 @@ static void test_privileged(void)
 }
 
 /* The container's mounts live in its own namespace: none may show on the host. */
+/* rt_exec_start joins a running init: its hostname, pid namespace, root and user database. */
+static void test_exec(void)
+{
+    char *args[] = {"sleep", "100", NULL};
+    char *xargs[] = {"sh", "-c", "hostname; cat /proc/1/cmdline; echo; id -u; pwd", NULL};
+    char *bad[] = {"nosuch", NULL};
+    struct rt_spec spec = base_spec(args, 2);
+    struct rt_spec xspec = base_spec(xargs, 3);
+    struct iso_err err = {0};
+    pid_t pid, xpid;
+    int pidfd, xpidfd, code, p[2], status = -1;
+    char out[4096];
+    size_t len = 0;
+
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+    struct rt_stdio none = {.in = -1, .out = -1, .err = -1};
+    ASSERT_EQ(rt_container_start(&spec, &none, &pid, &pidfd, &code, &err), 0);
+
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    struct rt_stdio stdio = {.in = -1, .out = p[1], .err = p[1]};
+    xspec.user = "1000";
+    xspec.cwd = "/bin";
+    int r = rt_exec_start(&xspec, pidfd, NULL, &stdio, &xpid, &xpidfd, NULL, &code, &err);
+    close(p[1]);
+    if (r < 0)
+        TAP_FAIL("exec: %s", err.msg);
+    for (;;) {
+        ssize_t n = read(p[0], out + len, sizeof(out) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    out[len] = '\0';
+    close(p[0]);
+    ASSERT_EQ(waitpid(xpid, &status, 0), xpid);
+    ASSERT_EQ(status, 0);
+    close(xpidfd);
+    static const char want[] = "box\nsleep\000100\000\n1000\n/bin\n";
+    ASSERT_EQ(len, sizeof(want) - 1);
+    ASSERT_TRUE(memcmp(out, want, sizeof(want) - 1) == 0);
+
+    xspec = base_spec(bad, 1);
+    ASSERT_TRUE(rt_exec_start(&xspec, pidfd, NULL, &none, &xpid, &xpidfd, NULL, &code, &err) < 0);
+    ASSERT_EQ(code, 127);
+    ASSERT_STREQ(err.msg, "exec: \"nosuch\": executable file not found in $PATH");
+
+    (void)kill(pid, SIGKILL);
+    (void)waitpid(pid, NULL, 0);
+    close(pidfd);
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
 static void test_no_host_mounts_left(void)
 {
     _cleanup_free_ char *text = NULL;
@@ -588,6 +642,7 @@ int main(void)
     TEST(test_terminal);
     TEST(test_cgroup_and_net);
     TEST(test_privileged);
+    TEST(test_exec);
     TEST(test_no_host_mounts_left);
     (void)sh("rm -rf '%s'", tmp);
     return tap_done();
