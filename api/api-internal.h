@@ -129,6 +129,8 @@ void api_containers_rename(struct api_req *req);
 void api_containers_resize(struct api_req *req);
 void api_containers_wait(struct api_req *req);
 void api_containers_top(struct api_req *req);
+void api_containers_stats(struct api_req *req);
+void api_isod_stats(struct api_req *req);
 void api_containers_prune(struct api_req *req);
 void api_containers_logs(struct api_req *req);
 void api_containers_attach(struct api_req *req);

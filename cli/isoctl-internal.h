@@ -129,6 +129,7 @@ int ctl_cmd_unpause(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, 
 int ctl_cmd_wait(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_rename(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_top(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_stats(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_logs(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);
 /* inspect: a container, else an image of that name; container inspect: only containers. */
 int ctl_cmd_inspect(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv);

@@ -201,6 +201,16 @@ static int cmd_help(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, 
          .usage = "[OPTIONS] CONTAINER [CONTAINER...]",                                            \
          .options = "  -a, --attach          Attach STDOUT/STDERR and forward signals\n"           \
                     "  -i, --interactive     Attach container's STDIN\n" HELP_ONLY},               \
+        {.name = P "stats",                                                                        \
+         .fn = ctl_cmd_stats,                                                                      \
+         .summary = "Display a live stream of container(s) resource usage statistics",             \
+         .usage = "[OPTIONS] [CONTAINER...]",                                                      \
+         .options = "  -a, --all             Show all containers (default shows just running)\n"   \
+                    "      --format string   Format the output: 'json' prints one JSON object "    \
+                    "per line\n"                                                                   \
+                    "      --no-stream       Disable streaming stats and only pull the first "     \
+                    "result\n"                                                                     \
+                    "      --no-trunc        Do not truncate output\n" HELP_ONLY},                 \
         {.name = P "stop",                                                                         \
          .fn = ctl_cmd_stop,                                                                       \
          .summary = "Stop one or more running containers",                                         \

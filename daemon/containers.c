@@ -56,6 +56,7 @@ struct start_op {
 
 struct eng_ctrs {
     struct ctr *list;
+    struct ctr_stats_sampler *sampler;
     int shim_memfd; /* sealed copy of isod-shim, see docs/runtime.md */
     char shim_path[PATH_MAX + 80];
     struct rt_cgroup_info cg_info;
@@ -197,6 +198,12 @@ struct ctr *ctr_find(struct engine *e, const char *key, struct iso_err *err)
     return match;
 }
 
+
+struct ctr_stats_sampler **ctr_stats_sampler(struct engine *e)
+{
+    return &ctrs(e)->sampler;
+}
+
 int eng_ctr_lookup(struct engine *e, const char *name, char ret_id[65], struct iso_err *err)
 {
     struct ctr *c = ctr_find(e, name, err);
@@ -234,6 +241,7 @@ static void ctr_free(struct ctr *c)
     free(c->attach_fds);
     free(c->attach_flags);
     rt_cgroup_free(c->cg);
+    ctr_stats_forget(c);
     safe_close(c->init_pidfd);
     json_decref(c->config);
     free(c->name);
@@ -699,6 +707,8 @@ static void start_succeeded(struct start_op *op)
     persist(c);
     ctr_emit(c, "start", NULL);
     start_finish(op, NULL);
+    if (r == 0)
+        ctr_stats_started(c);
     if (r == -ESRCH)
         handle_exit(c); /* it ran and ended before we looked */
     else if (r < 0)
@@ -1929,6 +1939,7 @@ static void reconcile(struct ctr *c)
     case ENG_CTR_PAUSED:
         if (watch(c, &err) == 0) {
             (void)cgroup_open_or_create(c, false, &err);
+            ctr_stats_started(c);
             log_info("container still running", "id=%.12s pid=%d", c->id, (int)c->pid);
             return;
         }
@@ -2008,6 +2019,7 @@ void eng_ctrs_reconcile(struct engine *e)
 
 void eng_ctrs_stop(struct engine *e)
 {
+    ctr_stats_stop(e);
     for (struct ctr *c = ctrs(e)->list; c; c = c->next) {
         ctr_execs_stop(c);
         stop_watching(c);

@@ -54,6 +54,7 @@ struct ctr {
     size_t n_execs;
 
     bool removing;
+    struct ctr_stats_cache *stats; /* daemon/stats.c: recent CPU samples, or NULL */
     struct ctr *next;
 };
 
@@ -84,7 +85,20 @@ json_t *ctr_summary_json(struct ctr *c, bool size);
 /* "Up 5 minutes", "Exited (0) 3 seconds ago", ... */
 void ctr_status_text(const struct ctr *c, char *buf, size_t size);
 
-/* ---- containers.c, for ctr-config.c ---- */
+/* ---- stats.c ---- */
+
+struct ctr_stats_sampler;
+/* A container started (or was found running after an isod restart): its first CPU sample. */
+void ctr_stats_started(struct ctr *c);
+/* Frees c's samples (the container is freed). */
+void ctr_stats_forget(struct ctr *c);
+/* Shutdown: closes the sampler's timer. */
+void ctr_stats_stop(struct engine *e);
+
+/* ---- containers.c, for ctr-config.c and stats.c ---- */
+
+/* Where stats.c keeps its sampler (NULL until the first container starts). */
+struct ctr_stats_sampler **ctr_stats_sampler(struct engine *e);
 
 const char *ctr_dir(struct ctr *c, char *buf, size_t size);
 int64_t ctr_cfg_int(json_t *obj, const char *key);

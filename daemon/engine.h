@@ -270,6 +270,15 @@ int eng_ctr_pids(struct engine *e, const char *id, pid_t **ret, size_t *ret_n, s
 int eng_ctr_state(struct engine *e, const char *id, enum eng_ctr_state *ret_state,
                   int *ret_exit_code, struct iso_err *err);
 
+/* GET /containers/{id}/stats?stream=false: a new ContainerStatsResponse. precpu_stats is zero
+ * with one_shot, else an earlier sample from a cache (never a wait; see daemon/stats.c). A
+ * container that does not run gets moby's zeroed answer (read "0001-01-01T00:00:00Z");
+ * *ret_running (may be NULL) tells which. ENOENT for no such container. */
+int eng_ctr_stats(struct engine *e, const char *id, bool one_shot, struct json_t **ret,
+                  bool *ret_running, struct iso_err *err);
+/* GET /isod/stats: a new array of the answers above for every running container. */
+int eng_stats_all(struct engine *e, struct json_t **ret, struct iso_err *err);
+
 /* A since/until value as Docker takes it: RFC 3339, unix seconds ("1700000000.5"), or a
  * duration before now ("10m", "1.5h"). Unix ns. */
 int eng_parse_until(const char *s, int64_t *ret);

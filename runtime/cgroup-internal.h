@@ -71,6 +71,12 @@ int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret);
 int rt_cg_keyed_u64(const char *text, const char *key, uint64_t *ret);
 bool rt_cg_exists(const char *dir, const char *file);
 
+/* Fills st->memory_stat from the "key value" lines of memory.stat (NULL: none). */
+void rt_cg_parse_memory_stat(const char *text, struct rt_cgroup_stats *st);
+/* Adds read and write bytes of device major:minor to st (io_devs and the totals). */
+void rt_cg_add_io(struct rt_cgroup_stats *st, uint32_t major, uint32_t minor, uint64_t rd,
+                  uint64_t wr);
+
 /* The pids listed in a cgroup.procs file, malloc'd. */
 int rt_cg_read_pids(const char *procs, pid_t **ret, size_t *ret_n);
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <linux/magic.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -388,7 +389,8 @@ static void get_one(const char *text, uint64_t *ret)
 static int v1_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *st, struct iso_err *err)
 {
     _cleanup_free_ char *usage = NULL, *acct = NULL, *cpustat = NULL, *mem = NULL, *memlimit = NULL,
-                        *memstat = NULL, *oom = NULL, *pcur = NULL, *pmax = NULL, *blkio = NULL;
+                        *memstat = NULL, *oom = NULL, *pcur = NULL, *pmax = NULL, *blkio = NULL,
+                        *percpu = NULL, *memmax = NULL;
     int r;
 
     if ((r = stat_read(cg, RT_CG_CPUACCT, "cpuacct.usage", &usage, err)) < 0 ||
@@ -400,7 +402,9 @@ static int v1_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *st, struct iso
         (r = stat_read(cg, RT_CG_MEMORY, "memory.oom_control", &oom, err)) < 0 ||
         (r = stat_read(cg, RT_CG_PIDS, "pids.current", &pcur, err)) < 0 ||
         (r = stat_read(cg, RT_CG_PIDS, "pids.max", &pmax, err)) < 0 ||
-        (r = stat_read(cg, RT_CG_BLKIO, "blkio.throttle.io_service_bytes", &blkio, err)) < 0)
+        (r = stat_read(cg, RT_CG_BLKIO, "blkio.throttle.io_service_bytes", &blkio, err)) < 0 ||
+        (r = stat_read(cg, RT_CG_CPUACCT, "cpuacct.usage_percpu", &percpu, err)) < 0 ||
+        (r = stat_read(cg, RT_CG_MEMORY, "memory.max_usage_in_bytes", &memmax, err)) < 0)
         return r;
 
     get_one(usage, &st->cpu_total_ns);
@@ -425,6 +429,15 @@ static int v1_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *st, struct iso
     if (!memlimit || st->memory_limit > host)
         st->memory_limit = host;
     get(memstat, "total_inactive_file", &st->memory_inactive_file);
+    rt_cg_parse_memory_stat(memstat, st);
+    get_one(memmax, &st->memory_max_usage);
+    /* "123 456 " : one value per possible CPU. */
+    for (char *p = percpu, *end; p && st->n_percpu < RT_CGROUP_STATS_MAX_CPUS; p = end) {
+        uint64_t v = strtoull(p, &end, 10);
+        if (end == p)
+            break;
+        st->cpu_percpu_ns[st->n_percpu++] = v;
+    }
     /* "oom_kill" exists since Linux 4.13; memory.failcnt counts hits of the limit, which
      * reclaim usually resolves, so it is no OOM count. */
     get(oom, "oom_kill", &st->oom_kills);
@@ -435,12 +448,14 @@ static int v1_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *st, struct iso
     for (const char *line = blkio; line && *line;) {
         const char *op = strchr(line, ' ');
         const char *end = strchr(line, '\n');
-        if (op && (!end || op < end) && op[1] != '\0') {
+        unsigned major, minor;
+        if (op && (!end || op < end) && op[1] != '\0' &&
+            sscanf(line, "%u:%u ", &major, &minor) == 2) {
             op++;
             if (strneq(op, "Read ", 5))
-                st->io_read_bytes += strtoull(op + 5, NULL, 10);
+                rt_cg_add_io(st, major, minor, strtoull(op + 5, NULL, 10), 0);
             else if (strneq(op, "Write ", 6))
-                st->io_write_bytes += strtoull(op + 6, NULL, 10);
+                rt_cg_add_io(st, major, minor, 0, strtoull(op + 6, NULL, 10));
         }
         line = end ? end + 1 : NULL;
     }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <linux/bpf.h>
 #include <linux/magic.h>
 #include <string.h>
@@ -470,6 +471,7 @@ static int v2_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *st, struct iso
             st->memory_limit = v;
     }
     get(memstat, "inactive_file", &st->memory_inactive_file);
+    rt_cg_parse_memory_stat(memstat, st);
     get(events, "oom_kill", &st->oom_kills);
     if (pcur)
         st->pids_current = strtoull(pcur, NULL, 10);
@@ -479,15 +481,19 @@ static int v2_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *st, struct iso
     for (const char *line = io; line && *line;) {
         const char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line) : strlen(line);
+        uint64_t rd = 0, wr = 0;
+        unsigned major, minor;
         for (const char *f = line; f && f < line + len;
              f = memchr(f, ' ', (size_t)(line + len - f))) {
             while (*f == ' ')
                 f++;
             if (strneq(f, "rbytes=", 7))
-                st->io_read_bytes += strtoull(f + 7, NULL, 10);
+                rd = strtoull(f + 7, NULL, 10);
             else if (strneq(f, "wbytes=", 7))
-                st->io_write_bytes += strtoull(f + 7, NULL, 10);
+                wr = strtoull(f + 7, NULL, 10);
         }
+        if (sscanf(line, "%u:%u ", &major, &minor) == 2)
+            rt_cg_add_io(st, major, minor, rd, wr);
         line = end ? end + 1 : NULL;
     }
     return 0;

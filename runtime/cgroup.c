@@ -207,6 +207,47 @@ bool rt_cg_exists(const char *dir, const char *file)
     return access(path, F_OK) == 0;
 }
 
+void rt_cg_parse_memory_stat(const char *text, struct rt_cgroup_stats *st)
+{
+    for (const char *line = text; line && *line && st->n_memory_stat < RT_CGROUP_STATS_MAX_KEYS;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        struct rt_cgroup_stat_kv *kv = &st->memory_stat[st->n_memory_stat];
+        size_t klen = strcspn(line, " \n");
+        char *end;
+
+        if (klen == 0 || klen >= sizeof(kv->key) || line[klen] != ' ')
+            continue;
+        errno = 0;
+        unsigned long long v = strtoull(line + klen + 1, &end, 10);
+        if (errno || end == line + klen + 1)
+            continue;
+        memcpy(kv->key, line, klen);
+        kv->key[klen] = '\0';
+        kv->value = v;
+        st->n_memory_stat++;
+    }
+}
+
+void rt_cg_add_io(struct rt_cgroup_stats *st, uint32_t major, uint32_t minor, uint64_t rd,
+                  uint64_t wr)
+{
+    size_t i;
+
+    st->io_read_bytes += rd;
+    st->io_write_bytes += wr;
+    for (i = 0; i < st->n_io_devs; i++)
+        if (st->io_devs[i].major == major && st->io_devs[i].minor == minor)
+            break;
+    if (i == st->n_io_devs) {
+        if (i == RT_CGROUP_STATS_MAX_DEVS)
+            return;
+        st->io_devs[i] = (struct rt_cgroup_io_dev){.major = major, .minor = minor};
+        st->n_io_devs++;
+    }
+    st->io_devs[i].read_bytes += rd;
+    st->io_devs[i].write_bytes += wr;
+}
+
 int rt_cg_read_pids(const char *procs, pid_t **ret, size_t *ret_n)
 {
     _cleanup_free_ char *s = NULL;

@@ -60,14 +60,40 @@ struct rt_cgroup_limits {
     bool devices_default;       /* deny all devices except Docker's default allow list */
 };
 
+/* Bounds of the lists in rt_cgroup_stats; what is past them is dropped. */
+#define RT_CGROUP_STATS_MAX_KEYS 128 /* memory.stat has ~40 (v1) to ~70 (v2, 6.x) keys */
+#define RT_CGROUP_STATS_MAX_DEVS 32
+#define RT_CGROUP_STATS_MAX_CPUS 256
+
+struct rt_cgroup_stat_kv {
+    char key[40];
+    uint64_t value;
+};
+
+struct rt_cgroup_io_dev {
+    uint32_t major, minor;
+    uint64_t read_bytes, write_bytes;
+};
+
 struct rt_cgroup_stats {
     uint64_t cpu_total_ns, cpu_user_ns, cpu_system_ns;
     uint64_t throttled_periods, throttled_time_ns, nr_periods;
     uint64_t memory_usage, memory_limit; /* limit: UINT64_MAX-like host total when none */
     uint64_t memory_inactive_file;
+    uint64_t memory_max_usage;         /* v1 memory.max_usage_in_bytes; 0 on v2 */
     uint64_t pids_current, pids_limit; /* pids_limit 0: none */
     uint64_t io_read_bytes, io_write_bytes;
     uint64_t oom_kills;
+    /* memory.stat as the kernel lists it (v1: cache, rss, total_inactive_file, ...; v2: anon,
+     * file, inactive_file, ...): docker stats reads these keys by their kernel names. */
+    struct rt_cgroup_stat_kv memory_stat[RT_CGROUP_STATS_MAX_KEYS];
+    size_t n_memory_stat;
+    /* Bytes read and written per block device (the totals above are their sums). */
+    struct rt_cgroup_io_dev io_devs[RT_CGROUP_STATS_MAX_DEVS];
+    size_t n_io_devs;
+    /* v1 cpuacct.usage_percpu, ns per possible CPU; none on v2. */
+    uint64_t cpu_percpu_ns[RT_CGROUP_STATS_MAX_CPUS];
+    size_t n_percpu;
 };
 
 struct rt_cgroup;
@@ -92,6 +118,7 @@ int rt_cgroup_update(struct rt_cgroup *cg, const struct rt_cgroup_limits *lim, s
 /* Freezes (pause) or thaws, and returns when the kernel reports the new state. */
 int rt_cgroup_freeze(struct rt_cgroup *cg, bool frozen, struct iso_err *err);
 
+/* Reads the counters; a controller or file the host lacks leaves its fields zero. */
 int rt_cgroup_stats(struct rt_cgroup *cg, struct rt_cgroup_stats *ret, struct iso_err *err);
 
 /* The pids in the cgroup (for top), malloc'd. */

@@ -320,6 +320,8 @@ static void test_v1_update_freeze_stats_destroy(void)
     touch("memory/isod/u/memory.stat", "cache 1\ninactive_file 1\ntotal_inactive_file 4096\n");
     touch("memory/isod/u/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
     touch("memory/isod/u/memory.failcnt", "99\n");
+    touch("memory/isod/u/memory.max_usage_in_bytes", "2097152\n");
+    touch("cpuacct/isod/u/cpuacct.usage_percpu", "100 23456689 \n");
     touch("pids/isod/u/pids.current", "3\n");
     touch("blkio/isod/u/blkio.throttle.io_service_bytes",
           "8:0 Read 100\n8:0 Write 200\n8:0 Sync 300\n8:0 Async 0\n8:0 Total 300\n"
@@ -341,6 +343,20 @@ static void test_v1_update_freeze_stats_destroy(void)
     ASSERT_EQ(st.pids_limit, 0); /* "max" */
     ASSERT_EQ(st.io_read_bytes, 101);
     ASSERT_EQ(st.io_write_bytes, 202);
+    ASSERT_EQ(st.n_io_devs, 2);
+    ASSERT_EQ(st.io_devs[0].major, 8);
+    ASSERT_EQ(st.io_devs[0].minor, 0);
+    ASSERT_EQ(st.io_devs[0].read_bytes, 100);
+    ASSERT_EQ(st.io_devs[0].write_bytes, 200);
+    ASSERT_EQ(st.io_devs[1].minor, 16);
+    ASSERT_EQ(st.io_devs[1].write_bytes, 2);
+    ASSERT_EQ(st.memory_max_usage, 2097152);
+    ASSERT_EQ(st.n_percpu, 2);
+    ASSERT_EQ(st.cpu_percpu_ns[1], 23456689);
+    ASSERT_EQ(st.n_memory_stat, 3);
+    ASSERT_STREQ(st.memory_stat[0].key, "cache");
+    ASSERT_STREQ(st.memory_stat[2].key, "total_inactive_file");
+    ASSERT_EQ(st.memory_stat[2].value, 4096);
 
     /* Unlimited memory reports the host's memory. */
     touch("memory/isod/u/memory.limit_in_bytes", "9223372036854771712\n");
@@ -538,6 +554,15 @@ static void test_v2_freeze_stats_destroy(void)
     ASSERT_EQ(st.pids_limit, 64);
     ASSERT_EQ(st.io_read_bytes, 4097);
     ASSERT_EQ(st.io_write_bytes, 8194);
+    ASSERT_EQ(st.n_io_devs, 2);
+    ASSERT_EQ(st.io_devs[1].major, 253);
+    ASSERT_EQ(st.io_devs[1].minor, 1);
+    ASSERT_EQ(st.io_devs[1].read_bytes, 1);
+    ASSERT_EQ(st.io_devs[0].write_bytes, 8192);
+    ASSERT_EQ(st.n_memory_stat, 3);
+    ASSERT_STREQ(st.memory_stat[1].key, "active_file");
+    ASSERT_EQ(st.memory_stat[1].value, 5);
+    ASSERT_EQ(st.n_percpu, 0);
 
     touch("isod/s/memory.max", "max\n");
     touch("isod/s/pids.max", "max\n");
