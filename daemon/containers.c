@@ -199,7 +199,6 @@ struct ctr *ctr_find(struct engine *e, const char *key, struct iso_err *err)
     return match;
 }
 
-
 struct ctr_stats_sampler **ctr_stats_sampler(struct engine *e)
 {
     return &ctrs(e)->sampler;
@@ -681,11 +680,11 @@ static void start_failed(struct start_op *op, int code, int exit_code, const cha
     /* 126/127 are the user's doing (moby answers them 400); the rest is ours. */
     iso_err_set(&err, exit_code == 125 ? EIO : EINVAL, "%s", msg);
     ctr_emit(c, "die",
-         json_pack("{s:s, s:s}", "exitCode",
-                   exit_code == 125   ? "125"
-                   : exit_code == 126 ? "126"
-                                      : "127",
-                   "execDuration", "0"));
+             json_pack("{s:s, s:s}", "exitCode",
+                       exit_code == 125   ? "125"
+                       : exit_code == 126 ? "126"
+                                          : "127",
+                       "execDuration", "0"));
     start_finish(op, &err);
     run_waiters(c);
     /* moby removes an AutoRemove container whose start failed. */

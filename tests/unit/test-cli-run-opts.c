@@ -332,8 +332,7 @@ static void test_usage_errors(void)
 static void test_sig_proxy(void)
 {
     struct ctl_run_opts o;
-    _cleanup_free_ char *got = run_json(CTL_RUN_RUN, "", ARGS("--sig-proxy=false", "a"), &o);
-
+    free(run_json(CTL_RUN_RUN, "", ARGS("--sig-proxy=false", "a"), &o));
     ASSERT_TRUE(!o.sig_proxy);
     ctl_run_opts_done(&o);
 }
