@@ -80,6 +80,9 @@ void api_reply_json(struct api_req *req, unsigned status, json_t *body); /* stea
 void api_reply_text(struct api_req *req, unsigned status, const char *content_type,
                     const char *text);
 void api_reply_empty(struct api_req *req, unsigned status);
+/* Replies with buf (malloc'd, len bytes), which it takes. */
+void api_reply_owned(struct api_req *req, unsigned status, const char *content_type, char *buf,
+                     size_t len);
 /* {"message": ...} with the status Docker uses for the error's code (STYLE.md: ENOENT 404,
  * EEXIST/EBUSY 409, EINVAL 400, anything else 500). */
 void api_reply_error(struct api_req *req, const struct iso_err *err);

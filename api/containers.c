@@ -103,8 +103,19 @@ void api_containers_list(struct api_req *req)
     }
     if (parse_filters(req, &filters) < 0)
         return;
-    if (eng_ctr_list(req->eng, query_bool(req, "all"), (int)limit, query_bool(req, "size"), filters,
-                     &list, &err) < 0) {
+    if (!query_bool(req, "size")) {
+        char *text;
+        size_t len;
+        if (eng_ctr_list_text(req->eng, query_bool(req, "all"), (int)limit, filters, &text, &len,
+                              &err) < 0) {
+            api_reply_error(req, &err);
+            return;
+        }
+        api_reply_owned(req, MHD_HTTP_OK, "application/json", text, len);
+        return;
+    }
+    if (eng_ctr_list(req->eng, query_bool(req, "all"), (int)limit, true, filters, &list, &err) <
+        0) {
         api_reply_error(req, &err);
         return;
     }

@@ -71,6 +71,12 @@ void api_reply_json(struct api_req *req, unsigned status, json_t *body)
     reply_buffer(req, status, "application/json", s, len);
 }
 
+void api_reply_owned(struct api_req *req, unsigned status, const char *content_type, char *buf,
+                     size_t len)
+{
+    reply_buffer(req, status, content_type, buf, len);
+}
+
 void api_reply_text(struct api_req *req, unsigned status, const char *content_type,
                     const char *text)
 {

@@ -242,6 +242,7 @@ static void ctr_free(struct ctr *c)
     free(c->attach_flags);
     rt_cgroup_free(c->cg);
     ctr_stats_forget(c);
+    ctr_summary_forget(c);
     safe_close(c->init_pidfd);
     json_decref(c->config);
     free(c->name);
@@ -1578,46 +1579,88 @@ static bool filters_match(struct engine *e, struct ctr *c, json_t *filters)
     return true;
 }
 
-int eng_ctr_list(struct engine *e, bool all, int limit, bool size, json_t *filters, json_t **ret,
-                 struct iso_err *err)
+/* The containers a list request shows, newest first (malloc'd, *ret_n of them). */
+static int list_select(struct engine *e, bool all, int limit, json_t *filters, struct ctr ***ret,
+                       size_t *ret_n, struct iso_err *err)
 {
-    json_t *list = json_array();
-    struct ctr **sorted;
+    bool status_filter = json_object_get(filters, "status") != NULL;
+    struct ctr **sel;
     size_t n = 0, k = 0;
     int r;
 
-    if (!list)
-        return iso_err_set(err, ENOMEM, "out of memory");
     r = eng_ctr_filters_check(filters, err);
-    if (r < 0) {
-        json_decref(list);
+    if (r < 0)
         return r;
-    }
     for (struct ctr *c = ctrs(e)->list; c; c = c->next)
         n++;
-    sorted = calloc(n + 1, sizeof(*sorted));
-    if (!sorted) {
-        json_decref(list);
+    sel = calloc(n + 1, sizeof(*sel));
+    if (!sel)
         return iso_err_set(err, ENOMEM, "out of memory");
-    }
-    /* The list is newest first already (creates push at the head; loaded rows are sorted). */
-    for (struct ctr *c = ctrs(e)->list; c; c = c->next)
-        sorted[k++] = c;
     if (limit > 0)
         all = true;
-    for (size_t i = 0; i < n; i++) {
-        struct ctr *c = sorted[i];
-        bool status_filter = json_object_get(filters, "status") != NULL;
+    /* The list is newest first already (creates push at the head; loaded rows are sorted). */
+    for (struct ctr *c = ctrs(e)->list; c; c = c->next) {
         if (!all && !status_filter && !is_running(c))
             continue;
         if (!filters_match(e, c, filters))
             continue;
-        if (limit > 0 && (int)json_array_size(list) >= limit)
+        if (limit > 0 && (int)k >= limit)
             break;
-        json_array_append_new(list, ctr_summary_json(c, size));
+        sel[k++] = c;
     }
-    free(sorted);
+    *ret = sel;
+    *ret_n = k;
+    return 0;
+}
+
+int eng_ctr_list(struct engine *e, bool all, int limit, bool size, json_t *filters, json_t **ret,
+                 struct iso_err *err)
+{
+    _cleanup_free_ struct ctr **sel = NULL;
+    json_t *list;
+    size_t n;
+    int r;
+
+    r = list_select(e, all, limit, filters, &sel, &n, err);
+    if (r < 0)
+        return r;
+    list = json_array();
+    if (!list)
+        return iso_err_set(err, ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, ctr_summary_json(sel[i], size));
     *ret = list;
+    return 0;
+}
+
+int eng_ctr_list_text(struct engine *e, bool all, int limit, json_t *filters, char **ret,
+                      size_t *ret_len, struct iso_err *err)
+{
+    _cleanup_free_ struct ctr **sel = NULL;
+    char *buf = NULL;
+    size_t n, len = 0, cap = 0;
+    int r;
+
+    r = list_select(e, all, limit, filters, &sel, &n, err);
+    if (r < 0)
+        return r;
+    cap = 256 + n * 1024;
+    buf = malloc(cap);
+    if (!buf)
+        return iso_err_set(err, ENOMEM, "out of memory");
+    buf[len++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf[len++] = ',';
+        if (ctr_summary_append(sel[i], &buf, &len, &cap) < 0 || len + 2 > cap) {
+            free(buf);
+            return iso_err_set(err, ENOMEM, "out of memory");
+        }
+    }
+    buf[len++] = ']';
+    buf[len++] = '\n';
+    *ret = buf;
+    *ret_len = len;
     return 0;
 }
 

@@ -55,6 +55,11 @@ struct ctr {
 
     bool removing;
     struct ctr_stats_cache *stats; /* daemon/stats.c: recent CPU samples, or NULL */
+
+    /* GET /containers/json: the summary serialized around its Status value (which is
+     * formatted per request), valid while state and name are sum_state and sum_name. */
+    char *sum_head, *sum_tail, *sum_name;
+    enum eng_ctr_state sum_state;
     struct ctr *next;
 };
 
@@ -82,6 +87,11 @@ void ctr_spec_pool_free(struct ctr_spec_pool *pool);
 /* GET /containers/{id}/json and the summary line of GET /containers/json. */
 json_t *ctr_inspect_json(struct ctr *c);
 json_t *ctr_summary_json(struct ctr *c, bool size);
+/* Appends the summary as compact JSON to *buf (malloc'd, *len used of *cap), from the
+ * cached serialization; -ENOMEM. */
+int ctr_summary_append(struct ctr *c, char **buf, size_t *len, size_t *cap);
+/* Drops the cached serialization. */
+void ctr_summary_forget(struct ctr *c);
 /* "Up 5 minutes", "Exited (0) 3 seconds ago", ... */
 void ctr_status_text(const struct ctr *c, char *buf, size_t size);
 

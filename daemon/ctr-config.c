@@ -1102,3 +1102,75 @@ json_t *ctr_summary_json(struct ctr *c, bool size)
         json_object_set_new(j, "SizeRw", json_integer(0));
     return j;
 }
+
+void ctr_summary_forget(struct ctr *c)
+{
+    free(c->sum_head);
+    free(c->sum_tail);
+    free(c->sum_name);
+    c->sum_head = c->sum_tail = c->sum_name = NULL;
+}
+
+/* Serializes the summary once with a marker as its Status and keeps the text around it. */
+static int summary_cache(struct ctr *c)
+{
+    static const char marker[] = "\"\\u0001\"";
+    _cleanup_json_ json_t *j = ctr_summary_json(c, false);
+    _cleanup_free_ char *text = NULL;
+    char *at;
+
+    ctr_summary_forget(c);
+    if (!j || json_object_set_new(j, "Status", json_string("\x01")) < 0)
+        return -ENOMEM;
+    text = json_dumps(j, JSON_COMPACT);
+    if (!text)
+        return -ENOMEM;
+    at = strstr(text, marker);
+    if (!at)
+        return -EINVAL;
+    c->sum_tail = strdup(at + strlen(marker));
+    *at = '\0';
+    c->sum_head = strdup(text);
+    c->sum_name = strdup(c->name);
+    c->sum_state = c->state;
+    if (!c->sum_head || !c->sum_tail || !c->sum_name) {
+        ctr_summary_forget(c);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 2 > *cap) {
+        size_t ncap = (*cap + n + 2) * 2;
+        char *b = realloc(*buf, ncap);
+        if (!b)
+            return -ENOMEM;
+        *buf = b;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    return 0;
+}
+
+int ctr_summary_append(struct ctr *c, char **buf, size_t *len, size_t *cap)
+{
+    char status[128];
+    int r;
+
+    if (!c->sum_head || c->sum_state != c->state || !streq(c->sum_name, c->name)) {
+        r = summary_cache(c);
+        if (r < 0)
+            return r;
+    }
+    /* The status text is plain ASCII from go-units' words and numbers: no escaping. */
+    ctr_status_text(c, status, sizeof(status));
+    if (append(buf, len, cap, c->sum_head, strlen(c->sum_head)) < 0 ||
+        append(buf, len, cap, "\"", 1) < 0 || append(buf, len, cap, status, strlen(status)) < 0 ||
+        append(buf, len, cap, "\"", 1) < 0 ||
+        append(buf, len, cap, c->sum_tail, strlen(c->sum_tail)) < 0)
+        return -ENOMEM;
+    return 0;
+}

@@ -263,6 +263,10 @@ int eng_ctr_inspect(struct engine *e, const char *id, struct json_t **ret, struc
 /* GET /containers/json; filters: Docker's map of lists (borrowed, may be NULL). */
 int eng_ctr_list(struct engine *e, bool all, int limit, bool size, struct json_t *filters,
                  struct json_t **ret, struct iso_err *err);
+/* The same list as compact JSON text ("[...]\n", malloc'd), from each container's cached
+ * serialization: what the API answers when no sizes are asked for. */
+int eng_ctr_list_text(struct engine *e, bool all, int limit, struct json_t *filters, char **ret,
+                      size_t *ret_len, struct iso_err *err);
 int eng_ctr_filters_check(struct json_t *filters, struct iso_err *err);
 int eng_ctr_resize(struct engine *e, const char *id, int h, int w, struct iso_err *err);
 /* Pids of the container's processes (for top), malloc'd. */

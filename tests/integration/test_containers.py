@@ -342,6 +342,20 @@ def list_filters_and_states(t):
         r = d.req("POST", f"/v1.44/containers/{a}/rename?name=gamma")
         t.eq(r.status, 204)
         t.eq(inspect(d, "gamma")["Id"], a)
+        # The list is served from a per-container serialization: it must say what the JSON
+        # path (size=1) says, also after a rename and a state change.
+        def strip(rows):
+            return [{k: v for k, v in r.items() if k not in ("SizeRw", "Status")} for r in rows]
+        fast = d.get("/v1.44/containers/json?all=1").json()
+        slow = d.get("/v1.44/containers/json?all=1&size=1").json()
+        t.eq(strip(fast), strip(slow), "cached list matches the JSON path")
+        t.eq(sorted(c["Names"][0] for c in fast), ["/beta", "/gamma"], "renamed in the list")
+        t.true(all("Status" in c for c in fast), "status present")
+        t.eq(d.req("POST", f"/v1.44/containers/{a}/pause").status, 204)
+        fast = d.get('/v1.44/containers/json?filters={"name":["gamma"]}').json()
+        t.eq((fast[0]["State"], "(Paused)" in fast[0]["Status"]), ("paused", True),
+             "state change shows")
+        t.eq(d.req("POST", f"/v1.44/containers/{a}/unpause").status, 204)
         t.eq(d.req("DELETE", f"/v1.44/containers/{a}").status, 409, "rm running without -f")
         rm(d, a, force=True)
         r = d.req("POST", "/v1.44/containers/prune")
