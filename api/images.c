@@ -407,15 +407,20 @@ void api_system_df(struct api_req *req)
         api_reply_error(req, &err);
         return;
     }
-    json_t *images = json_array();
+    json_t *images = json_array(), *ctrs = NULL;
     for (size_t i = 0; i < n; i++) {
         json_array_append_new(images, summary_json(req->eng, &list[i], true));
         store_image_done(&list[i]);
     }
     free(list);
+    if (eng_ctr_list(req->eng, true, -1, true, NULL, &ctrs, &err) < 0) {
+        json_decref(images);
+        api_reply_error(req, &err);
+        return;
+    }
     api_reply_json(req, MHD_HTTP_OK,
-                   json_pack("{s:I,s:o,s:[],s:[],s:[]}", "LayersSize", (json_int_t)layers, "Images",
-                             images, "Containers", "Volumes", "BuildCache"));
+                   json_pack("{s:I,s:o,s:o,s:[],s:[]}", "LayersSize", (json_int_t)layers, "Images",
+                             images, "Containers", ctrs, "Volumes", "BuildCache"));
 }
 
 /* ---- POST /images/create (pull) ---- */

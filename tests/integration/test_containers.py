@@ -351,6 +351,9 @@ def list_filters_and_states(t):
         t.eq(strip(fast), strip(slow), "cached list matches the JSON path")
         t.eq(sorted(c["Names"][0] for c in fast), ["/beta", "/gamma"], "renamed in the list")
         t.true(all("Status" in c for c in fast), "status present")
+        df = d.get("/v1.44/system/df").json()
+        t.eq(sorted(c["Names"][0] for c in df["Containers"]), ["/beta", "/gamma"],
+             "system df lists the containers")
         t.eq(d.req("POST", f"/v1.44/containers/{a}/pause").status, 204)
         fast = d.get('/v1.44/containers/json?filters={"name":["gamma"]}').json()
         t.eq((fast[0]["State"], "(Paused)" in fast[0]["Status"]), ("paused", True),

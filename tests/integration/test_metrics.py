@@ -4,6 +4,7 @@ that follow what the daemon did (a container run, a pull from a real local regis
 import json
 import math
 import os
+import shutil
 import re
 import tempfile
 import time
@@ -220,6 +221,13 @@ def values_follow_a_container_run(t):
 @test
 def pull_counts_bytes_and_time(t):
     tmp = tempfile.mkdtemp(prefix="isod-metrics-", dir=registry.temp_base())
+    try:
+        _pull_counts(t, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pull_counts(t, tmp):
     lay = os.path.join(tmp, "bb")
     built = mk.oci_layout(lay, mk.busybox(), tag="latest")
     with Registry() as reg, Isod() as d:

@@ -1,4 +1,6 @@
 #include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include "store/container.h"
@@ -120,6 +122,11 @@ int main(void)
     TEST(test_update_missing_is_enoent);
     TEST(test_image_in_use_cannot_go);
     store_close(st);
-    (void)store_rm_rf_at(AT_FDCWD, root);
+    /* store_rm_rf_at takes one name under a directory. */
+    int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tmp >= 0) {
+        (void)store_rm_rf_at(tmp, root + strlen("/tmp/"));
+        close(tmp);
+    }
     return tap_done();
 }
