@@ -143,6 +143,12 @@ int rt_spec_format(const struct rt_spec *spec, char **ret, size_t *ret_len, stru
     buf_printf(&b, "log_max_size %" PRIu64 "\n", spec->log_max_size);
     buf_printf(&b, "log_max_files %u\n", spec->log_max_files);
     put_bool(&b, "init", spec->init);
+    for (size_t i = 0; i < spec->n_uidmap; i++)
+        buf_printf(&b, "uidmap %" PRIu32 " %" PRIu32 " %" PRIu32 "\n", spec->uidmap[i].inside,
+                   spec->uidmap[i].outside, spec->uidmap[i].count);
+    for (size_t i = 0; i < spec->n_gidmap; i++)
+        buf_printf(&b, "gidmap %" PRIu32 " %" PRIu32 " %" PRIu32 "\n", spec->gidmap[i].inside,
+                   spec->gidmap[i].outside, spec->gidmap[i].count);
     for (size_t i = 0; i < spec->n_attach; i++) {
         const struct rt_attach *a = &spec->attach[i];
         buf_printf(&b, "attach %d\t%s%s%s\n", a->fd, a->in ? "i" : "", a->out ? "o" : "",
@@ -224,6 +230,8 @@ void rt_spec_done(struct rt_spec *spec)
     free(spec->cgroups);
     free(spec->log);
     free(spec->attach);
+    free(spec->uidmap);
+    free(spec->gidmap);
     memset(spec, 0, sizeof(*spec));
 }
 
@@ -407,6 +415,36 @@ static int parse_line(struct rt_spec *s, const char *key, const char *value, siz
         }
         s->rlimits = nr;
         nr[s->n_rlimits++] = (struct rt_rlimit){.name = f[0], .soft = soft, .hard = hard};
+        return 0;
+    }
+    if (streq(key, "uidmap") || streq(key, "gidmap")) {
+        bool uid = key[0] == 'u';
+        struct rt_idmap m;
+        char buf[64], *save = NULL, *tok;
+        uint64_t f[3];
+        size_t nf = 0;
+        if (vlen >= sizeof(buf)) {
+            *what = "bad id map";
+            return -EINVAL;
+        }
+        memcpy(buf, value, vlen);
+        buf[vlen] = '\0';
+        bool bad = false;
+        for (tok = strtok_r(buf, " ", &save); tok && !bad; tok = strtok_r(NULL, " ", &save))
+            bad = nf == 3 || parse_u64(tok, UINT32_MAX, &f[nf++]) < 0;
+        if (bad || nf != 3 || f[2] == 0 || f[0] + f[2] > (uint64_t)UINT32_MAX + 1 ||
+            f[1] + f[2] > (uint64_t)UINT32_MAX + 1) {
+            *what = "bad id map";
+            return -EINVAL;
+        }
+        m = (struct rt_idmap){(uint32_t)f[0], (uint32_t)f[1], (uint32_t)f[2]};
+        struct rt_idmap **arr = uid ? &s->uidmap : &s->gidmap;
+        size_t *n = uid ? &s->n_uidmap : &s->n_gidmap;
+        struct rt_idmap *nm = realloc(*arr, (*n + 1) * sizeof(*nm));
+        if (!nm)
+            return -ENOMEM;
+        nm[(*n)++] = m;
+        *arr = nm;
         return 0;
     }
     if (streq(key, "attach")) {

@@ -31,6 +31,11 @@ struct rt_attach {
     bool in, out, err; /* flags i, o, e */
 };
 
+/* One line of a user namespace's uid_map or gid_map. */
+struct rt_idmap {
+    uint32_t inside, outside, count;
+};
+
 enum rt_net {
     RT_NET_NONE,
     RT_NET_HOST,
@@ -71,6 +76,10 @@ struct rt_spec {
     bool init;
     struct rt_attach *attach;
     size_t n_attach;
+    /* Non-empty uidmap: the init gets a new user namespace with these maps (and gidmap), and
+     * the layers are presented through idmapped mounts (docs/runtime.md). */
+    struct rt_idmap *uidmap, *gidmap;
+    size_t n_uidmap, n_gidmap;
 };
 
 /* Parses the spec text (len bytes, need not be NUL-terminated) into *ret (zeroed first; on

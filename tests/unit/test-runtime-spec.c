@@ -17,6 +17,8 @@ static struct rt_mount mounts[] = {
 };
 static struct rt_rlimit rlimits[] = {{"nofile", 1024, 4096}, {"core", -1, -1}};
 static struct rt_attach attach[] = {{5, true, true, false}, {7, false, false, true}};
+static struct rt_idmap uidmap[] = {{0, 100000, 65536}, {65536, 0, 1}};
+static struct rt_idmap gidmap[] = {{0, 0, 4294967295u}};
 
 static struct rt_spec full(void)
 {
@@ -57,6 +59,10 @@ static struct rt_spec full(void)
         .init = true,
         .attach = attach,
         .n_attach = 2,
+        .uidmap = uidmap,
+        .n_uidmap = 2,
+        .gidmap = gidmap,
+        .n_gidmap = 1,
     };
 }
 
@@ -76,6 +82,7 @@ static void test_round_trip(void)
     ASSERT_STRSTR(text, "console 24 80\n");
     ASSERT_STRSTR(text, "attach 5\tio\n");
     ASSERT_STRSTR(text, "rlimit core\t-1\t-1\n");
+    ASSERT_STRSTR(text, "uidmap 0 100000 65536\nuidmap 65536 0 1\ngidmap 0 0 4294967295\n");
     ASSERT_STRSTR(text, "user \n");
     ASSERT_EQ(rt_spec_parse(text, len, &out, &err), 0);
     ASSERT_STREQ(out.id, in.id);
@@ -121,6 +128,12 @@ static void test_round_trip(void)
     ASSERT_TRUE(out.attach[0].fd == 5 && out.attach[0].in && out.attach[0].out &&
                 !out.attach[0].err);
     ASSERT_TRUE(out.attach[1].fd == 7 && !out.attach[1].in && out.attach[1].err);
+    ASSERT_EQ(out.n_uidmap, 2);
+    ASSERT_TRUE(out.uidmap[0].inside == 0 && out.uidmap[0].outside == 100000 &&
+                out.uidmap[0].count == 65536);
+    ASSERT_TRUE(out.uidmap[1].inside == 65536 && out.uidmap[1].outside == 0);
+    ASSERT_EQ(out.n_gidmap, 1);
+    ASSERT_TRUE(out.gidmap[0].outside == 0 && out.gidmap[0].count == 4294967295u);
 
     /* Formatting what was parsed gives the same text. */
     ASSERT_EQ(rt_spec_format(&out, &text2, &len2, &err), 0);
@@ -187,6 +200,10 @@ static void test_malformed(void)
     /* A bad line after a good one must leave the array intact for the cleanup. */
     expect_bad("rlimit nofile\t1\t2\nrlimit \t1\t2\n", "line 2: bad rlimit");
     expect_bad("attach 3\tx\n", "'attach'");
+    expect_bad("uidmap 0 100000\n", "'uidmap'");
+    expect_bad("uidmap 0 100000 0\n", "'uidmap'");
+    expect_bad("gidmap 0 4294967295 2\n", "'gidmap'");
+    expect_bad("uidmap 0 1 2 3\n", "'uidmap'");
     expect_bad("attach -3\ti\n", "'attach'");
     expect_bad("id a\nid b\n", "line 2: repeated key 'id'");
     expect_bad("log_max_size -1\n", "'log_max_size'");
