@@ -27,7 +27,8 @@ struct rt_child {
     const struct rt_spec *spec;
     const struct rt_stdio *stdio;
     int errfd;
-    int rootfd; /* the root (O_PATH): the new one before pivot_root, or "/" for exec */
+    int rootfd;  /* the root (O_PATH): the new one before pivot_root, or "/" for exec */
+    int rootmnt; /* with a user namespace: the detached root mount the parent made, or -1 */
 };
 
 struct rt_user {

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -15,6 +16,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -242,7 +244,13 @@ static void setup_rootfs(struct rt_child *c)
 
     if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         rt_child_die(c, errno, "make / private");
-    if (spec->overlay) {
+    if (c->rootmnt >= 0) {
+        /* A user namespace: the parent made the root (idmapped layers) on the host. */
+        if (move_mount(c->rootmnt, "", AT_FDCWD, spec->rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            rt_child_die(c, errno, "move the root mount to '%s'", spec->rootfs);
+        close(c->rootmnt);
+        c->rootmnt = -1;
+    } else if (spec->overlay) {
         /* The options name the layers relative to the layer store, so that many layers
          * still fit in the one page mount(2) takes. */
         if (spec->layers && chdir(spec->layers) < 0)
@@ -586,14 +594,38 @@ static void run_init(struct rt_child *c)
     }
 }
 
-static _noreturn_ void child_main(struct rt_child *c, int syncfd)
+/* Waits for the parent's go byte; with a user namespace it carries the root mount's fd. */
+static int child_wait(int syncfd, int *ret_rootmnt)
+{
+    char go;
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct iovec iov = {.iov_base = &go, .iov_len = 1};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm)};
+    ssize_t n;
+
+    *ret_rootmnt = -1;
+    do
+        n = recvmsg(syncfd, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+        return -1;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
+        if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+            h->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(ret_rootmnt, CMSG_DATA(h), sizeof(int));
+    return 0;
+}
+
+static _noreturn_ void child_main(struct rt_child *c, int syncfd, const char *filter,
+                                  size_t filter_len)
 {
     const struct rt_spec *spec = c->spec;
-    _cleanup_free_ char *filter = NULL;
-    size_t filter_len = 0;
     struct rt_user u;
     char path[PATH_MAX];
-    char go;
     sigset_t none;
 
     /* The container does not outlive its shim: nothing could report its exit or hold its
@@ -610,9 +642,13 @@ static _noreturn_ void child_main(struct rt_child *c, int syncfd)
 
     /* Wait until the parent has put us into the cgroups, so that the cgroup namespace is
      * rooted at the container's cgroup. EOF: the parent gave up. */
-    if (RETRY_EINTR(read(syncfd, &go, 1)) != 1)
+    if (child_wait(syncfd, &c->rootmnt) < 0)
         _exit(125);
     close(syncfd);
+    /* In a new user namespace our ids are still host root's, unmapped there: become its root. */
+    if (spec->n_uidmap &&
+        (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+        rt_child_die(c, errno, "become root of the user namespace");
     if (unshare(CLONE_NEWCGROUP) < 0)
         rt_child_die(c, errno, "new cgroup namespace");
 
@@ -625,7 +661,6 @@ static _noreturn_ void child_main(struct rt_child *c, int syncfd)
         else
             setup_bind(c, &spec->mounts[i]);
     }
-    rt_seccomp_read(c, spec->seccomp, &filter, &filter_len);
 
     setup_pivot(c);
     if (!spec->privileged)
@@ -663,11 +698,287 @@ static _noreturn_ void child_main(struct rt_child *c, int syncfd)
 
 /* ---- the parent ---- */
 
+/* Writes /proc/<pid>/<file> (uid_map or gid_map) in the one write the kernel takes. */
+static int write_idmap(pid_t pid, const char *file, const struct rt_idmap *m, size_t n,
+                       struct iso_err *err)
+{
+    char path[64], buf[4096];
+    size_t len = 0;
+    _cleanup_close_ int fd = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(buf + len, sizeof(buf) - len, "%" PRIu32 " %" PRIu32 " %" PRIu32 "\n",
+                         m[i].inside, m[i].outside, m[i].count);
+        if (k < 0 || (size_t)k >= sizeof(buf) - len)
+            return iso_err_set(err, E2BIG, "%s: too many lines", file);
+        len += (size_t)k;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return iso_err_set_errno(err, errno, "open %s", path);
+    if (write(fd, buf, len) != (ssize_t)len)
+        return iso_err_set_errno(err, errno, "write %s", path);
+    return 0;
+}
+
+/* A detached copy of the tree at path, idmapped through the user namespace usernsfd: files
+ * owned by host uid 0 show as the namespace's root. */
+static int idmapped_tree(int dirfd, const char *path, int usernsfd, bool recursive,
+                         struct iso_err *err)
+{
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)usernsfd};
+    unsigned rec = recursive ? AT_RECURSIVE : 0;
+    int mnt = open_tree(dirfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+
+    if (mnt < 0)
+        return iso_err_set_errno(err, errno, "clone '%s'", path);
+    if (mount_setattr(mnt, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) < 0) {
+        int r = iso_err_set_errno(err, errno, "idmapped mount of '%s'", path);
+        close(mnt);
+        return r;
+    }
+    return mnt;
+}
+
+static int fsconfig_err(int fs, const char *key, const char *value, struct iso_err *err)
+{
+    char line[256];
+    ssize_t n;
+    int r = iso_err_set_errno(err, errno, "overlay %s '%s'", key, value ? value : "");
+
+    /* The fs context's log says why ("e overlayfs: ..."). */
+    while ((n = read(fs, line, sizeof(line) - 1)) > 0) {
+        line[n] = '\0';
+        line[strcspn(line, "\n")] = '\0';
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof(err->msg) - used, " (%s)", line);
+    }
+    return r;
+}
+
+/* The upper or work directory: path inside the idmapped copy of its parent directory (both
+ * must share one mount, so they must share the parent). */
+static int config_upper(int fs, int layersfd, int usernsfd, const char *key, const char *path,
+                        int *updirmnt, char *updir, size_t updir_size, struct iso_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    _cleanup_close_ int fd = -1;
+
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (*updirmnt < 0) {
+        *updirmnt = idmapped_tree(layersfd, dir, usernsfd, false, err);
+        if (*updirmnt < 0)
+            return *updirmnt;
+        snprintf(updir, updir_size, "%s", dir);
+    } else if (!streq(dir, updir))
+        return iso_err_set(err, EINVAL, "overlay upperdir and workdir must share a directory");
+    fd = openat(*updirmnt, slash ? slash + 1 : path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return iso_err_set_errno(err, errno, "open overlay %s '%s'", key, path);
+    if (fsconfig(fs, FSCONFIG_SET_FD, key, NULL, fd) < 0)
+        return fsconfig_err(fs, key, path, err);
+    return 0;
+}
+
+/* The root for a user namespace, made here on the host where idmapped mounts may be made:
+ * spec->overlay with every layer, upper and work through an idmapped mount, or the rootfs
+ * idmapped. The layer store stays shared and unchowned. Returns the detached mount. */
+static int make_userns_overlay(const struct rt_spec *spec, int usernsfd, int *lowers,
+                               size_t *ret_n_lowers, struct iso_err *err);
+
+static int make_userns_root(const struct rt_spec *spec, int usernsfd, struct iso_err *err)
+{
+    int lowers[512];
+    size_t n_lowers = 0;
+
+    if (!spec->overlay)
+        return idmapped_tree(AT_FDCWD, spec->rootfs, usernsfd, true, err);
+    int r = make_userns_overlay(spec, usernsfd, lowers, &n_lowers, err);
+
+    for (size_t i = 0; i < n_lowers; i++)
+        close(lowers[i]);
+    return r;
+}
+
+/* Overlay works on its layers with the credentials of whoever created it, and through the
+ * idmapped layers only the container's ids can be written (EOVERFLOW for host root): create it
+ * with the file system ids of the container's root, keeping host root's capabilities. */
+static int set_fsids(uid_t uid, gid_t gid)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[2];
+
+    (void)setfsgid(gid);
+    (void)setfsuid(uid);
+    if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid)
+        return -EPERM;
+    /* Leaving fsuid 0 dropped the file capabilities from the effective set. */
+    if (syscall(SYS_capget, &h, d) < 0)
+        return -errno;
+    d[0].effective = d[0].permitted;
+    d[1].effective = d[1].permitted;
+    if (syscall(SYS_capset, &h, d) < 0)
+        return -errno;
+    return 0;
+}
+
+static uint32_t root_outside(const struct rt_idmap *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i].inside == 0)
+            return m[i].outside;
+    return m[0].outside;
+}
+
+static int make_userns_overlay(const struct rt_spec *spec, int usernsfd, int *lowers,
+                               size_t *ret_n_lowers, struct iso_err *err)
+{
+    _cleanup_close_ int layersfd = -1, fs = -1, updirmnt = -1;
+    _cleanup_free_ char *opts = NULL;
+    char updir[PATH_MAX] = "", *save = NULL;
+    size_t n_lowers = 0;
+    int r, mnt;
+
+    *ret_n_lowers = 0;
+    layersfd = open(spec->layers ? spec->layers : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (layersfd < 0)
+        return iso_err_set_errno(err, errno, "open '%s'", spec->layers);
+    opts = strdup(spec->overlay);
+    if (!opts)
+        return iso_err_set(err, ENOMEM, "out of memory");
+    fs = fsopen("overlay", FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return iso_err_set_errno(err, errno, "create overlay");
+    for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(o, '=');
+        if (eq)
+            *eq++ = '\0';
+        if (eq && streq(o, "lowerdir")) {
+            char *lsave = NULL;
+            /* lowerdir+ appends below the layers given so far: the top one goes first. */
+            for (char *l = strtok_r(eq, ":", &lsave); l; l = strtok_r(NULL, ":", &lsave)) {
+                /* A detached mount dissolves when its last fd closes, even with the fs
+                 * context holding its path: keep them until the overlay is made. */
+                if (n_lowers == 512)
+                    return iso_err_set(err, E2BIG, "too many overlay layers");
+                int lower = idmapped_tree(layersfd, l, usernsfd, false, err);
+                if (lower < 0)
+                    return lower;
+                lowers[n_lowers++] = lower;
+                *ret_n_lowers = n_lowers;
+                if (fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, lower) < 0)
+                    return fsconfig_err(fs, "lowerdir+", l, err);
+            }
+        } else if (eq && (streq(o, "upperdir") || streq(o, "workdir"))) {
+            r = config_upper(fs, layersfd, usernsfd, o, eq, &updirmnt, updir, sizeof(updir), err);
+            if (r < 0)
+                return r;
+        } else if (fsconfig(fs, eq ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, o, eq, 0) < 0)
+            return fsconfig_err(fs, o, eq, err);
+    }
+    const struct rt_idmap *gm = spec->n_gidmap ? spec->gidmap : spec->uidmap;
+    size_t n_gm = spec->n_gidmap ? spec->n_gidmap : spec->n_uidmap;
+    r = set_fsids(root_outside(spec->uidmap, spec->n_uidmap), root_outside(gm, n_gm));
+    if (r >= 0 && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        r = fsconfig_err(fs, "create", "", err);
+    else if (r < 0)
+        r = iso_err_set_errno(err, -r, "switch to the container's root");
+    int r2 = set_fsids(0, 0);
+    if (r < 0)
+        return r;
+    if (r2 < 0)
+        return iso_err_set_errno(err, -r2, "switch back to root");
+    mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0);
+    if (mnt < 0)
+        return iso_err_set_errno(err, errno, "mount overlay");
+    return mnt;
+}
+
+/* The user namespace of the child: its maps, then its root. */
+static int setup_userns(const struct rt_spec *spec, pid_t pid, int *ret_rootmnt,
+                        struct iso_err *err)
+{
+    char path[64];
+    _cleanup_close_ int usernsfd = -1;
+    int r;
+
+    r = write_idmap(pid, "uid_map", spec->uidmap, spec->n_uidmap, err);
+    if (r < 0)
+        return r;
+    r = write_idmap(pid, "gid_map", spec->n_gidmap ? spec->gidmap : spec->uidmap,
+                    spec->n_gidmap ? spec->n_gidmap : spec->n_uidmap, err);
+    if (r < 0)
+        return r;
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+    usernsfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (usernsfd < 0)
+        return iso_err_set_errno(err, errno, "open %s", path);
+    r = make_userns_root(spec, usernsfd, err);
+    if (r < 0)
+        return iso_err_prefix(err, "user namespace root"), r;
+    *ret_rootmnt = r;
+    return 0;
+}
+
+/* The go byte, with the root mount's fd when there is one. */
+static int send_go(int fd, int rootmnt)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct iovec iov = {.iov_base = (void *)"g", .iov_len = 1};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t n;
+
+    if (rootmnt >= 0) {
+        memset(&cm, 0, sizeof(cm));
+        mh.msg_control = &cm;
+        mh.msg_controllen = sizeof(cm);
+        struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(h), &rootmnt, sizeof(int));
+    }
+    do
+        n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -errno;
+}
+
+/* Read here, on the host: with a user namespace the child may not read host files. */
+static int read_seccomp(const char *path, char **ret, size_t *ret_len, struct iso_err *err)
+{
+    char *filter = NULL;
+    size_t len = 0;
+    int r;
+
+    *ret = NULL;
+    *ret_len = 0;
+    if (!path)
+        return 0;
+    r = iso_read_file_at(AT_FDCWD, path, BPF_MAXINSNS * sizeof(struct sock_filter), &filter, &len);
+    if (r < 0)
+        return iso_err_set(err, -r, "read seccomp filter '%s'", path);
+    if (len == 0 || len % sizeof(struct sock_filter)) {
+        free(filter);
+        return iso_err_set(err, EINVAL, "seccomp filter '%s': bad size %zu", path, len);
+    }
+    *ret = filter;
+    *ret_len = len;
+    return 0;
+}
+
 int rt_container_start(const struct rt_spec *spec, const struct rt_stdio *stdio, pid_t *ret_pid,
                        int *ret_pidfd, int *ret_exit_code, struct iso_err *err)
 {
     int syncp[2] = {-1, -1}, errp[2] = {-1, -1};
-    _cleanup_close_ int pidfd = -1;
+    _cleanup_close_ int pidfd = -1, rootmnt = -1;
+    _cleanup_free_ char *filter = NULL;
+    size_t filter_len = 0;
     struct rt_child_msg m;
     ssize_t n;
     int r;
@@ -675,8 +986,11 @@ int rt_container_start(const struct rt_spec *spec, const struct rt_stdio *stdio,
     *ret_exit_code = 125;
     if (!spec->rootfs)
         return iso_err_set(err, EINVAL, "spec without rootfs");
-    if (pipe2(syncp, O_CLOEXEC) < 0)
-        return iso_err_set_errno(err, errno, "pipe");
+    r = read_seccomp(spec->seccomp, &filter, &filter_len, err);
+    if (r < 0)
+        return r;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, syncp) < 0)
+        return iso_err_set_errno(err, errno, "socketpair");
     if (pipe2(errp, O_CLOEXEC) < 0) {
         r = iso_err_set_errno(err, errno, "pipe");
         close(syncp[0]);
@@ -687,6 +1001,9 @@ int rt_container_start(const struct rt_spec *spec, const struct rt_stdio *stdio,
     uint64_t flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     if (spec->net == RT_NET_NONE)
         flags |= CLONE_NEWNET;
+    /* The user namespace is made first, so that it owns the others. */
+    if (spec->n_uidmap)
+        flags |= CLONE_NEWUSER;
     struct rt_clone_args args = {
         .flags = flags,
         .pidfd = (uint64_t)(uintptr_t)&pidfd,
@@ -702,17 +1019,20 @@ int rt_container_start(const struct rt_spec *spec, const struct rt_stdio *stdio,
         return r;
     }
     if (pid == 0) {
-        struct rt_child c = {.spec = spec, .stdio = stdio, .errfd = errp[1], .rootfd = -1};
+        struct rt_child c = {
+            .spec = spec, .stdio = stdio, .errfd = errp[1], .rootfd = -1, .rootmnt = -1};
         close(syncp[1]);
         close(errp[0]);
-        child_main(&c, syncp[0]);
+        child_main(&c, syncp[0], filter, filter_len);
     }
 
     close(syncp[0]);
     close(errp[1]);
-    r = rt_write_cgroups(spec->cgroups, spec->n_cgroups, (pid_t)pid, err);
-    if (r >= 0 && iso_write_all(syncp[1], "g", 1) < 0)
-        r = iso_err_set_errno(err, errno, "start the container init");
+    r = spec->n_uidmap ? setup_userns(spec, (pid_t)pid, &rootmnt, err) : 0;
+    if (r >= 0)
+        r = rt_write_cgroups(spec->cgroups, spec->n_cgroups, (pid_t)pid, err);
+    if (r >= 0 && (r = send_go(syncp[1], rootmnt)) < 0)
+        r = iso_err_set_errno(err, -r, "start the container init");
     close(syncp[1]);
     if (r < 0) {
         /* Closing the sync pipe makes the child exit before it does anything. */

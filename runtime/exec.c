@@ -149,8 +149,10 @@ static _noreturn_ void child_main(struct rt_child *c, int init_pidfd,
         rt_child_send(c, err.code, 125, err.msg);
     /* The filter lives on the host, outside the container's mount namespace. */
     rt_seccomp_read(c, c->spec->seccomp, &filter, &filter_len);
+    /* With a uid map, the user namespace too (first, which setns does for us): the process is
+     * then the container's root, not the host's. */
     if (setns(init_pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                              CLONE_NEWCGROUP) < 0)
+                              CLONE_NEWCGROUP | (c->spec->n_uidmap ? CLONE_NEWUSER : 0)) < 0)
         rt_child_die(c, errno, "join the container's namespaces");
     close(init_pidfd);
 
@@ -210,7 +212,8 @@ int rt_exec_start(const struct rt_spec *spec, int init_pidfd, const char *const 
         return r;
     }
     if (pid == 0) {
-        struct rt_child c = {.spec = spec, .stdio = stdio, .errfd = errp[1], .rootfd = -1};
+        struct rt_child c = {
+            .spec = spec, .stdio = stdio, .errfd = errp[1], .rootfd = -1, .rootmnt = -1};
         close(errp[0]);
         close(pidp[0]);
         close(syncp[1]);

@@ -607,6 +607,47 @@ static void test_exec(void)
     (void)prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+/* A user namespace with idmapped layers: root inside is host uid 100000, the shared layer (owned
+ * by host root) shows as root's, and what root writes lands on disk as uid 0. */
+static void test_userns(void)
+{
+    char *args[] = {"sh", "-c",
+                    "cat /proc/self/uid_map /proc/self/gid_map; id -u; echo hi > /newfile; "
+                    "ls -ln /bin/busybox /newfile | while read m l u g r; do echo $u $g; done; "
+                    "cat /etc/passwd | head -1",
+                    NULL};
+    struct rt_idmap map = {0, 100000, 65536};
+    struct rt_spec spec = base_spec(args, 3);
+    struct iso_err err = {0};
+    char out[4096], path[512], uovl[256];
+    struct stat st;
+    int r, status, code;
+
+    /* The init walks to the rootfs as host uid 100000: the path must be searchable. */
+    ASSERT_EQ(chmod(tmp, 0711), 0);
+    snprintf(path, sizeof(path), "%s/uns/upper", tmp);
+    ASSERT_EQ(iso_mkdir_p(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/uns/work", tmp);
+    ASSERT_EQ(iso_mkdir_p(path, 0700), 0);
+    snprintf(uovl, sizeof(uovl), "lowerdir=l/base,upperdir=uns/upper,workdir=uns/work");
+    spec.overlay = uovl;
+    spec.uidmap = spec.gidmap = &map;
+    spec.n_uidmap = spec.n_gidmap = 1;
+    RUN(spec);
+    ASSERT_EQ(status, 0);
+    ASSERT_STREQ(out, "         0     100000      65536\n"
+                      "         0     100000      65536\n"
+                      "0\n"
+                      "0 0\n0 0\n"
+                      "root:x:0:0:root:/root:/bin/sh\n");
+    /* Through the idmapped upper layer: written as uid 0 on disk, like any host-root file. */
+    snprintf(path, sizeof(path), "%s/uns/upper/newfile", tmp);
+    ASSERT_EQ(stat(path, &st), 0);
+    ASSERT_EQ(st.st_uid, 0);
+    ASSERT_EQ(st.st_gid, 0);
+    (void)chmod(tmp, 0700);
+}
+
 static void test_no_host_mounts_left(void)
 {
     _cleanup_free_ char *text = NULL;
@@ -643,6 +684,7 @@ int main(void)
     TEST(test_cgroup_and_net);
     TEST(test_privileged);
     TEST(test_exec);
+    TEST(test_userns);
     TEST(test_no_host_mounts_left);
     (void)sh("rm -rf '%s'", tmp);
     return tap_done();
