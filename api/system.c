@@ -175,7 +175,10 @@ void api_info(struct api_req *req)
     json_object_set_new(j, "RuncCommit", json_pack("{s:s}", "ID", ""));
     json_object_set_new(j, "InitCommit", json_pack("{s:s}", "ID", ""));
     /* Only what isod enforces today; seccomp and cgroupns arrive with the runtime. */
-    json_object_set_new(j, "SecurityOptions", json_array());
+    json_t *secopts = json_array();
+    if (eng_userns_remap(req->eng))
+        json_array_append_new(secopts, json_string("name=userns"));
+    json_object_set_new(j, "SecurityOptions", secopts);
     json_object_set_new(j, "CDISpecDirs", json_array());
     json_object_set_new(j, "Warnings", json_array());
     api_reply_json(req, MHD_HTTP_OK, j);

@@ -19,6 +19,7 @@ enum {
     SET_DOWNLOADS = 1 << 6,
     SET_CGROUP_PARENT = 1 << 7,
     SET_LOG_OPT = 1 << 8,
+    SET_USERNS = 1 << 9,
 };
 
 static const char usage[] =
@@ -42,6 +43,10 @@ static const char usage[] =
     "      --cgroup-parent NAME   cgroup under which containers' cgroups go (default isod)\n"
     "      --log-opt KEY=VALUE    default json-file log options of containers: max-size\n"
     "                             (default 10m) and max-file (default 3), repeatable\n"
+    "      --userns-remap default|USER[:GROUP]|UID[:GID]\n"
+    "                             run containers in a user namespace mapped onto the\n"
+    "                             user's /etc/subuid and /etc/subgid ranges (default:\n"
+    "                             the user " ENG_USERNS_DEFAULT_USER ", created if missing)\n"
     "      --version              print the version and exit\n"
     "  -h, --help                 print this help and exit\n";
 
@@ -81,6 +86,13 @@ static int set_log_opt(struct eng_config *cfg, const char *kv, struct iso_err *e
     }
     return iso_err_set(err, EINVAL, "unknown log opt '%s': expected max-size=SIZE or max-file=N",
                        kv);
+}
+
+static int set_userns_remap(struct eng_config *cfg, const char *value, struct iso_err *err)
+{
+    if (!*value)
+        return iso_err_set(err, EINVAL, "userns-remap: empty value");
+    return set_string(&cfg->userns_remap, value, err);
 }
 
 static int set_cgroup_parent(struct eng_config *cfg, const char *name, struct iso_err *err)
@@ -207,6 +219,11 @@ static int load_file(struct eng_config *cfg, unsigned set, bool only_log_level, 
                 r = iso_err_set(err, EINVAL, "'cgroup-parent' must be a string");
             else if (!(set & SET_CGROUP_PARENT))
                 r = set_cgroup_parent(cfg, json_string_value(v), err);
+        } else if (streq(key, "userns-remap")) {
+            if (!json_is_string(v))
+                r = iso_err_set(err, EINVAL, "'userns-remap' must be a string");
+            else if (!(set & SET_USERNS))
+                r = set_userns_remap(cfg, json_string_value(v), err);
         } else if (streq(key, "log-opts")) {
             const char *k;
             json_t *o;
@@ -265,6 +282,7 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         OPT_DOWNLOADS,
         OPT_CGROUP_PARENT,
         OPT_LOG_OPT,
+        OPT_USERNS,
         OPT_VERSION
     };
     static const struct option opts[] = {
@@ -278,6 +296,7 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
         {"max-concurrent-downloads", required_argument, NULL, OPT_DOWNLOADS},
         {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
         {"log-opt", required_argument, NULL, OPT_LOG_OPT},
+        {"userns-remap", required_argument, NULL, OPT_USERNS},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {},
@@ -346,6 +365,10 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
             set |= SET_LOG_OPT;
             r = set_log_opt(cfg, optarg, err);
             break;
+        case OPT_USERNS:
+            set |= SET_USERNS;
+            r = set_userns_remap(cfg, optarg, err);
+            break;
         case OPT_VERSION:
             printf("isod version %s, API %s (minimum %s), commit %s\n", ISOD_VERSION,
                    ISOD_API_VERSION, ISOD_API_MIN_VERSION, ISOD_GIT_COMMIT);
@@ -373,6 +396,12 @@ int eng_config_parse(int argc, char **argv, struct eng_config *cfg, struct iso_e
             return iso_err_set(err, EINVAL, "config file '%s': 'root' must be an absolute path",
                                cfg->config_file);
     }
+    /* Resolved once: users and ranges added later need a restart, as with dockerd. */
+    if (cfg->userns_remap && *cfg->userns_remap) {
+        r = eng_userns_resolve(cfg->userns_remap, &cfg->remap, err);
+        if (r < 0)
+            return r;
+    }
     return 0;
 }
 
@@ -391,6 +420,7 @@ void eng_config_done(struct eng_config *cfg)
     free(cfg->insecure_registries);
     free(cfg->root);
     free(cfg->cgroup_parent);
+    free(cfg->userns_remap);
     free(cfg->config_file);
     *cfg = (struct eng_config){0};
 }

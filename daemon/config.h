@@ -6,6 +6,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "daemon/userns.h"
 
 struct eng_config {
     char **hosts; /* socket paths (parsed from unix:///path); none = systemd's or the default */
@@ -19,9 +20,11 @@ struct eng_config {
     size_t max_body_bytes;             /* request bodies past this get 413 */
     char **insecure_registries; /* host[:port] spoken to over plain HTTP (besides loopback) */
     size_t n_insecure;
-    char *cgroup_parent;   /* containers' cgroups go under <controller>/<cgroup_parent>/ */
-    uint64_t log_max_size; /* default json-file rotation: bytes per file */
-    int64_t log_max_files; /* files kept */
+    char *cgroup_parent;     /* containers' cgroups go under <controller>/<cgroup_parent>/ */
+    uint64_t log_max_size;   /* default json-file rotation: bytes per file */
+    int64_t log_max_files;   /* files kept */
+    char *userns_remap;      /* --userns-remap as given; NULL: off */
+    struct eng_userns remap; /* resolved at startup when userns_remap is set */
 };
 
 /* Fills cfg from argv and the --config file. Returns 0 to run, 1 when --help or --version was

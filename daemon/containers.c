@@ -328,11 +328,21 @@ static int make_state_dir(struct ctr *c, struct iso_err *err)
     r = iso_mkdir_p(dir, 0700);
     if (r < 0)
         return iso_err_set(err, -r, "create '%s': %s", dir, strerror(-r));
+    /* --userns-remap: the init reaches its rootfs and etc files as the remapped root, so the
+     * path must be searchable (Docker's root is 0711 then too); the upper layer, where setuid
+     * files may be, stays the host root's alone. */
+    bool remap = eng_userns_remap(c->e) != NULL;
+    snprintf(path, sizeof(path), "%s/containers", eng_root(c->e));
+    if (remap && (chmod(path, 0711) < 0 || chmod(dir, 0711) < 0))
+        return iso_err_set_errno(err, errno, "chmod '%s'", dir);
     for (const char *const *sub = (const char *const[]){"upper", "work", "rootfs", NULL}; *sub;
          sub++) {
+        mode_t mode = remap && !streq(*sub, "rootfs") ? 0700 : 0755;
         snprintf(path, sizeof(path), "%s/%s", dir, *sub);
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        if (mkdir(path, mode) < 0 && errno != EEXIST)
             return iso_err_set_errno(err, errno, "create '%s'", path);
+        if (chmod(path, mode) < 0)
+            return iso_err_set_errno(err, errno, "chmod '%s'", path);
     }
     char hosts[512];
     if (host_net)

@@ -152,6 +152,7 @@ void eng_ctrs_counts(struct engine *e, struct eng_counts *counts);
 /* ---- engine.c, for containers ---- */
 struct eng_ctrs *eng_containers(struct engine *e);
 const char *eng_cgroup_parent(struct engine *e);
+
 bool eng_shutting_down(struct engine *e);
 /* Path of a helper program: beside the running isod, else the install location. */
 void eng_find_libexec(struct engine *e, const char *name, char *buf, size_t size);

@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "daemon/containers.h"
 #include "daemon/seccomp.h"
+#include "daemon/userns.h"
 #include "runtime/caps.h"
 #include "runtime/cgroup.h"
 
@@ -601,8 +602,24 @@ int ctr_config_build(struct engine *e, json_t *body, json_t *image_config, const
         (r = check_type(host, "AutoRemove", JSON_TRUE, "a boolean", err)) < 0 ||
         (r = check_type(host, "Init", JSON_TRUE, "a boolean", err)) < 0 ||
         (r = check_type(host, "NetworkMode", JSON_STRING, "a string", err)) < 0 ||
+        (r = check_type(host, "UsernsMode", JSON_STRING, "a string", err)) < 0 ||
         (r = normalize_strslice(host, "GroupAdd", err)) < 0)
         return r;
+    const char *userns = ctr_cfg_str(host, "UsernsMode");
+    if (*userns && !streq(userns, "host"))
+        return iso_err_set(err, EINVAL, "invalid USER mode '%s'", userns);
+    /* Docker's rules with --userns-remap: the host's namespaces need the host's users. */
+    if (eng_userns_remap(e) && !*userns) {
+        if (cfg_bool(host, "Privileged"))
+            return iso_err_set(err, EINVAL,
+                               "privileged mode is incompatible with user namespaces.  You must "
+                               "run the container in the host namespace when running "
+                               "privileged mode");
+        if (streq(ctr_cfg_str(host, "NetworkMode"), "host"))
+            return iso_err_set(err, EINVAL,
+                               "cannot share the host's network namespace when user namespaces "
+                               "are enabled");
+    }
     r = check_resources(e, host, warnings, err);
     if (r < 0)
         return r;
@@ -669,6 +686,7 @@ struct ctr_spec_pool {
     char **strs;
     size_t n;
     void *arrays[8];
+    struct rt_idmap uidmap, gidmap;
 };
 
 static char *pool_add(struct ctr_spec_pool *p, char *s)
@@ -797,6 +815,15 @@ int ctr_spec_build(struct ctr *c, struct rt_spec *spec, struct ctr_spec_pool **r
     spec->net = streq(ctr_cfg_str(host, "NetworkMode"), "host") ? RT_NET_HOST : RT_NET_NONE;
     spec->caps = (uint64_t)ctr_cfg_int(host, "IsodCaps");
     spec->privileged = cfg_bool(host, "Privileged");
+    /* --userns-remap: root inside is the first id of the remap user's range. */
+    const struct eng_userns *un = eng_userns_remap(c->e);
+    if (un && !streq(ctr_cfg_str(host, "UsernsMode"), "host")) {
+        p->uidmap = (struct rt_idmap){0, un->uid_start, un->uid_count};
+        p->gidmap = (struct rt_idmap){0, un->gid_start, un->gid_count};
+        spec->uidmap = &p->uidmap;
+        spec->gidmap = &p->gidmap;
+        spec->n_uidmap = spec->n_gidmap = 1;
+    }
     json_array_foreach(json_object_get(host, "SecurityOpt"), i, v)
     {
         const char *o = json_string_value(v);

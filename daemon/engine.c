@@ -210,14 +210,17 @@ int eng_new(const struct eng_config *cfg, uv_loop_t *loop, struct engine **ret, 
         goto fail;
     }
 
-    /* 0700: setuid files and device nodes in image layers must be useless to host users. */
+    /* 0700: setuid files and device nodes in image layers must be useless to host users. With
+     * --userns-remap 0711 (as Docker's): the remapped root must reach its container's directory;
+     * layers/ and the rest stay 0700. */
     r = iso_mkdir_p(e->root, 0700);
     if (r < 0) {
         r = iso_err_set_errno(err, -r, "create root '%s'", e->root);
         goto fail;
     }
     e->root_fd = open(e->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (e->root_fd < 0 || fchmod(e->root_fd, 0700) < 0) {
+    if (e->root_fd < 0 ||
+        fchmod(e->root_fd, cfg->userns_remap && *cfg->userns_remap ? 0711 : 0700) < 0) {
         r = iso_err_set_errno(err, errno, "open root '%s'", e->root);
         goto fail;
     }
@@ -401,6 +404,11 @@ struct eng_ctrs *eng_containers(struct engine *e)
 const char *eng_cgroup_parent(struct engine *e)
 {
     return e->cfg->cgroup_parent;
+}
+
+const struct eng_userns *eng_userns_remap(struct engine *e)
+{
+    return e->cfg->userns_remap && *e->cfg->userns_remap ? &e->cfg->remap : NULL;
 }
 
 uint64_t eng_log_max_size(struct engine *e)

@@ -10,6 +10,7 @@
 
 struct engine;
 struct eng_config;
+struct eng_userns;
 
 /* Host facts gathered once at startup, for /version and /info. */
 struct eng_sysinfo {
@@ -28,6 +29,9 @@ struct eng_sysinfo {
 struct eng_counts {
     int64_t images, layers, containers, running, paused, stopped;
 };
+
+/* --userns-remap's resolved user and ranges (daemon/userns.h); NULL when off. */
+const struct eng_userns *eng_userns_remap(struct engine *e);
 
 /* Creates the root (0700), takes its lock, opens the store. Fails with a message when another
  * isod holds the root or the database is corrupt or too new. */

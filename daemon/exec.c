@@ -448,6 +448,10 @@ static int write_spec(struct ctr_exec *x, struct iso_err *err)
         .cgroups = cs.cgroups,
         .n_cgroups = cs.n_cgroups,
         .log_max_files = 1,
+        .uidmap = cs.uidmap,
+        .n_uidmap = cs.n_uidmap,
+        .gidmap = cs.gidmap,
+        .n_gidmap = cs.n_gidmap,
     };
     state_file(x, "spec", path, sizeof(path));
     r = rt_spec_write(&es, path, err);
