@@ -193,6 +193,8 @@ void eng_find_libexec(struct engine *e, const char *name, char *buf, size_t size
     snprintf(buf, size, "%s/%s", ISOD_LIBEXECDIR, name);
 }
 
+static int check_remap_path(struct engine *e, struct iso_err *err);
+
 int eng_new(const struct eng_config *cfg, uv_loop_t *loop, struct engine **ret, struct iso_err *err)
 {
     struct engine *e;
@@ -224,6 +226,9 @@ int eng_new(const struct eng_config *cfg, uv_loop_t *loop, struct engine **ret, 
         r = iso_err_set_errno(err, errno, "open root '%s'", e->root);
         goto fail;
     }
+    r = check_remap_path(e, err);
+    if (r < 0)
+        goto fail;
     r = lock_root(e, err);
     if (r < 0)
         goto fail;
@@ -404,6 +409,29 @@ struct eng_ctrs *eng_containers(struct engine *e)
 const char *eng_cgroup_parent(struct engine *e)
 {
     return e->cfg->cgroup_parent;
+}
+
+/* With --userns-remap the containers' inits walk to their directories as the remapped root:
+ * every directory above the root must be searchable by others. */
+static int check_remap_path(struct engine *e, struct iso_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if (!eng_userns_remap(e))
+        return 0;
+    snprintf(path, sizeof(path), "%s", e->root);
+    for (char *slash; (slash = strrchr(path, '/')) && slash != path;) {
+        *slash = '\0';
+        if (stat(path, &st) < 0)
+            return iso_err_set_errno(err, errno, "userns-remap: stat '%s'", path);
+        if (!(st.st_mode & S_IXOTH))
+            return iso_err_set(err, EACCES,
+                               "userns-remap: '%s' must be searchable by others (o+x) for the "
+                               "remapped root to reach its containers under '%s'",
+                               path, e->root);
+    }
+    return 0;
 }
 
 const struct eng_userns *eng_userns_remap(struct engine *e)

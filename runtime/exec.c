@@ -155,6 +155,10 @@ static _noreturn_ void child_main(struct rt_child *c, int init_pidfd,
                               CLONE_NEWCGROUP | (c->spec->n_uidmap ? CLONE_NEWUSER : 0)) < 0)
         rt_child_die(c, errno, "join the container's namespaces");
     close(init_pidfd);
+    /* Host root's ids are unmapped in the container's user namespace: become its root. */
+    if (c->spec->n_uidmap &&
+        (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+        rt_child_die(c, errno, "become root of the user namespace");
 
     /* The pid namespace takes effect for children only. */
     pid_t pid = fork();

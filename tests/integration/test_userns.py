@@ -1,0 +1,207 @@
+"""--userns-remap: containers in a user namespace mapped onto the isodremap user's subordinate
+ids, with the shared layer store presented through idmapped mounts."""
+import json
+import os
+import pwd
+import socket
+import subprocess
+
+from harness import Failure, Isod, run, test
+
+import ctrlib
+from ctrlib import create, demux, inspect, rm, run_ctr, start, wait
+
+USER = "isodremap"
+_etc = {}
+_created = False
+
+
+def _snapshot():
+    """/etc files the daemon may change when it creates the user; restored if it did."""
+    global _created
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        _created = True
+    for f in ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid",
+              "/etc/subgid"):
+        try:
+            with open(f, "rb") as fh:
+                _etc[f] = fh.read()
+        except FileNotFoundError:
+            _etc[f] = None
+
+
+def _restore():
+    if not _created:
+        return
+    subprocess.run(["userdel", USER], capture_output=True)
+    for f, data in _etc.items():
+        if data is None:
+            if os.path.exists(f):
+                os.unlink(f)
+            continue
+        with open(f, "rb") as fh:
+            if fh.read() == data:
+                continue
+        with open(f, "wb") as fh:
+            fh.write(data)
+
+
+def exec_create(d, cid, cmd, status=201, **cfg):
+    body = {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True}
+    body.update(cfg)
+    r = d.req("POST", f"/v1.44/containers/{cid}/exec", body=json.dumps(body),
+              headers={"Content-Type": "application/json"})
+    if r.status != status:
+        raise Failure(f"exec create: {r.status} {r.body!r}, want {status}")
+    return r.json()["Id"] if status == 201 else r.json()
+
+
+def exec_start(d, eid, tty=False, stdin=None):
+    """An upgraded start: all the output until the shim closes."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(d.sock)
+    body = json.dumps({"Detach": False, "Tty": tty}).encode()
+    s.sendall(f"POST /v1.44/exec/{eid}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+              f"Upgrade: tcp\r\nContent-Type: application/json\r\n"
+              f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise Failure(f"exec start: connection closed: {head!r}")
+        head += chunk
+    head, _, out = head.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise Failure(f"exec start: {head!r}")
+    if stdin is not None:
+        s.sendall(stdin)
+        s.shutdown(socket.SHUT_WR)
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return out
+
+
+def remap_daemon(*args):
+    """daemon(...) of ctrlib, with the temporary directory searchable by the remapped root."""
+    ctrlib._fixtures()
+    d = Isod(args=("--userns-remap", "default") + args)
+    os.chmod(d.tmp, 0o711)
+    d.start()
+    try:
+        with open(ctrlib._archive, "rb") as f:
+            r = d.req("POST", "/v1.44/images/load?quiet=1", body=f.read(),
+                      headers={"Content-Type": "application/x-tar"}, timeout=120)
+        if r.status != 200:
+            raise Failure(f"load failed: {r.status} {r.body[:500]!r}")
+    except BaseException:
+        d.cleanup()
+        raise
+    return d
+
+
+def subid(path):
+    with open(path) as f:
+        for line in f:
+            name, start, count = line.strip().split(":")
+            if name == USER:
+                return int(start), int(count)
+    raise Failure(f"no {USER} range in {path}")
+
+
+@test
+def remapped_root_is_the_subordinate_range(t):
+    d = remap_daemon()
+    try:
+        ustart, ucount = subid("/etc/subuid")
+        gstart, gcount = subid("/etc/subgid")
+        t.true(ucount >= 65536 and gcount >= 65536, "ranges of 65536 ids at least")
+        r = d.get("/v1.44/info")
+        t.true("name=userns" in r.json()["SecurityOptions"], "docker info lists name=userns")
+
+        code, out, err, cid = run_ctr(d, ["sh", "-c",
+                                          "cat /proc/self/uid_map /proc/self/gid_map; id -u; "
+                                          "echo hi > /etc/x && cat /etc/x; "
+                                          "stat -c '%u %g' /bin/busybox"])
+        t.eq(code, 0, f"exit code (stderr {err!r})")
+        lines = [" ".join(x.split()) for x in out.splitlines()]
+        t.eq(lines, [f"0 {ustart} {ucount}", f"0 {gstart} {gcount}", "0", "hi", "0 0"],
+             "maps, root inside, a write to /etc, image files owned by root")
+        # Through the idmapped upper layer the file lands on disk as uid 0.
+        up = os.path.join(d.root, "containers", cid, "upper", "etc", "x")
+        st = os.stat(up)
+        t.eq((st.st_uid, st.st_gid), (0, 0), "upper file owned by host root on disk")
+        t.eq(os.stat(os.path.join(d.root, "containers", cid, "upper")).st_mode & 0o777, 0o700,
+             "upper closed to host users")
+        rm(d, cid)
+
+        # The process runs as the first subordinate uid on the host; exec joins the namespace.
+        cid = create(d, ["sleep", "30"])
+        start(d, cid)
+        pid = inspect(d, cid)["State"]["Pid"]
+        with open(f"/proc/{pid}/status") as f:
+            st = {k: v.split() for k, v in (ln.split(":", 1) for ln in f)}
+        t.eq(st["Uid"][0], str(ustart), "host uid of the container's root")
+        t.eq(st["Gid"][0], str(gstart), "host gid of the container's root")
+        eid = exec_create(d, cid, ["sh", "-c", "id -u; cat /proc/self/uid_map"])
+        out, _ = demux(exec_start(d, eid))
+        t.eq([" ".join(x.split()) for x in out.splitlines()], ["0", f"0 {ustart} {ucount}"],
+             "exec runs in the user namespace")
+        rm(d, cid, force=True)
+
+        # UsernsMode "host" opts out.
+        code, out, _, cid = run_ctr(d, ["cat", "/proc/self/uid_map"],
+                                    host={"UsernsMode": "host"})
+        t.eq((code, " ".join(out.split())), (0, "0 0 4294967295"), "identity map")
+        rm(d, cid)
+
+        # Docker's rules: no privileged, no host network, in a user namespace.
+        r = create(d, ["true"], host={"Privileged": True}, status=400)
+        t.contains(r["message"], "privileged mode is incompatible with user namespaces")
+        r = create(d, ["true"], host={"NetworkMode": "host"}, status=400)
+        t.contains(r["message"], "user namespaces are enabled")
+        r = create(d, ["true"], host={"UsernsMode": "private"}, status=400)
+        t.contains(r["message"], "invalid USER mode")
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@test
+def startup_errors_are_clear(t):
+    for arg, want in (("no-such-user-xyz", "no such user 'no-such-user-xyz'"),
+                      ("root", "cannot remap to root"),
+                      ("nobody:no-such-group-xyz", "no such group")):
+        d = Isod(args=("--userns-remap", arg), wait=False)
+        try:
+            d.start()
+            code = d.proc.wait(10)
+            with open(d.stderr_path) as f:
+                log = f.read()
+            t.true(code != 0, f"{arg}: isod exits")
+            t.contains(log, want, f"{arg}: message")
+        finally:
+            d.cleanup()
+    # The root's parents must be searchable by the remapped root.
+    d = Isod(args=("--userns-remap", "default"), wait=False)
+    try:
+        os.chmod(d.tmp, 0o700)
+        d.start()
+        t.true(d.proc.wait(10) != 0, "isod exits")
+        with open(d.stderr_path) as f:
+            t.contains(f.read(), "must be searchable by others")
+    finally:
+        d.cleanup()
+
+
+_snapshot()
+try:
+    run()
+finally:
+    _restore()
