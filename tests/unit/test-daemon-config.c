@@ -139,6 +139,38 @@ static void test_file_errors(void)
     eng_config_done(&cfg);
 }
 
+static void test_userns_remap(void)
+{
+    struct eng_config cfg;
+    struct iso_err err = {0};
+
+    ASSERT_EQ(PARSE0(&cfg, &err), 0);
+    ASSERT_TRUE(cfg.userns_remap == NULL);
+    eng_config_done(&cfg);
+    ASSERT_EQ(PARSE(&cfg, &err, "--userns-remap", "no-such-user-xyz"), -ENOENT);
+    ASSERT_STRSTR(err.msg, "userns-remap: no such user 'no-such-user-xyz'");
+    eng_config_done(&cfg);
+    ASSERT_EQ(PARSE(&cfg, &err, "--userns-remap", "0"), -EINVAL);
+    ASSERT_STRSTR(err.msg, "cannot remap to root");
+    eng_config_done(&cfg);
+    ASSERT_EQ(PARSE(&cfg, &err, "--userns-remap", ""), -EINVAL);
+    eng_config_done(&cfg);
+    ASSERT_EQ(PARSE(&cfg, &err, "--userns-remap", "nobody:no-such-group-xyz"), -ENOENT);
+    ASSERT_STRSTR(err.msg, "no such group 'no-such-group-xyz'");
+    eng_config_done(&cfg);
+    ASSERT_EQ(PARSE(&cfg, &err, "--config", write_conf("{\"userns-remap\": 1}")), -EINVAL);
+    ASSERT_STRSTR(err.msg, "'userns-remap' must be a string");
+    eng_config_done(&cfg);
+    ASSERT_EQ(PARSE(&cfg, &err, "--config", write_conf("{\"userns-remap\": \"no-such-xyz\"}")),
+              -ENOENT);
+    ASSERT_STRSTR(err.msg, "no such user 'no-such-xyz'");
+    eng_config_done(&cfg);
+    /* A user without a range (nobody has none on a stock host). */
+    int r = PARSE(&cfg, &err, "--userns-remap", "nobody:nogroup");
+    ASSERT_TRUE(r == 0 || strstr(err.msg, "no subordinate uid range for 'nobody'"));
+    eng_config_done(&cfg);
+}
+
 static void test_reload_log_level(void)
 {
     struct eng_config cfg;
@@ -164,6 +196,7 @@ int main(void)
     TEST(test_bad_flags);
     TEST(test_file_and_precedence);
     TEST(test_file_errors);
+    TEST(test_userns_remap);
     TEST(test_reload_log_level);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
