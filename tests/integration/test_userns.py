@@ -155,6 +155,20 @@ def remapped_root_is_the_subordinate_range(t):
              "exec runs in the user namespace")
         rm(d, cid, force=True)
 
+        # A terminal, a read-only root and a bind mount of a host directory work there too.
+        src = os.path.join(d.tmp, "src")
+        os.mkdir(src)
+        os.chmod(src, 0o755)
+        with open(os.path.join(src, "f"), "w") as f:
+            f.write("host file\n")
+        cid = create(d, ["sh", "-c", "id -u; cat /mnt/f; touch /y 2>/dev/null || echo ro"],
+                     Tty=True, host={"ReadonlyRootfs": True, "Binds": [src + ":/mnt:ro"]})
+        start(d, cid)
+        t.eq(wait(d, cid), 0, "tty container exit code")
+        r = d.get(f"/v1.44/containers/{cid}/logs?stdout=1")
+        t.eq(r.body.decode().replace("\r", ""), "0\nhost file\nro\n", "tty output")
+        rm(d, cid)
+
         # UsernsMode "host" opts out.
         code, out, _, cid = run_ctr(d, ["cat", "/proc/self/uid_map"],
                                     host={"UsernsMode": "host"})
