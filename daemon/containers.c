@@ -824,6 +824,25 @@ static void remove_file(struct ctr *c, const char *name)
     (void)unlink(path);
 }
 
+/* --userns-remap, for a container made before it was on: the modes make_state_dir gives. */
+static int remap_dirs(struct ctr *c, struct iso_err *err)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 80];
+
+    if (!eng_userns_remap(c->e))
+        return 0;
+    ctr_dir(c, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/containers", eng_root(c->e));
+    if (chmod(path, 0711) < 0 || chmod(dir, 0711) < 0)
+        return iso_err_set_errno(err, errno, "chmod '%s'", dir);
+    for (const char *const *sub = (const char *const[]){"upper", "work", NULL}; *sub; sub++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, *sub);
+        if (chmod(path, 0700) < 0)
+            return iso_err_set_errno(err, errno, "chmod '%s'", path);
+    }
+    return 0;
+}
+
 static int ctr_start(struct ctr *c, eng_done_fn done, void *ud, struct iso_err *err)
 {
     uint64_t begin_ns = iso_now_mono_ns();
@@ -853,6 +872,9 @@ static int ctr_start(struct ctr *c, eng_done_fn done, void *ud, struct iso_err *
     if (r < 0)
         return r;
 
+    r = remap_dirs(c, err);
+    if (r < 0)
+        return r;
     r = cgroup_open_or_create(c, true, err);
     if (r < 0)
         return r;

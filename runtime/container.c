@@ -916,8 +916,10 @@ static int setup_userns(const struct rt_spec *spec, pid_t pid, int *ret_rootmnt,
     if (usernsfd < 0)
         return iso_err_set_errno(err, errno, "open %s", path);
     r = make_userns_root(spec, usernsfd, err);
-    if (r < 0)
-        return iso_err_prefix(err, "user namespace root"), r;
+    if (r < 0) {
+        (void)iso_err_prefix(err, "user namespace root");
+        return r;
+    }
     *ret_rootmnt = r;
     return 0;
 }
