@@ -41,10 +41,14 @@ def _fixtures():
     mk.docker_archive(_archive, [(img, ["busybox:latest"])])
 
 
-def daemon(*args):
-    """A started isod with the busybox image loaded."""
+def daemon(*args, searchable=False):
+    """A started isod with the busybox image loaded. searchable: its temporary directory
+    mode 0711, so a remapped container root can walk to its rootfs (--userns-remap)."""
     _fixtures()
-    d = Isod(args=args).start()
+    d = Isod(args=args)
+    if searchable:
+        os.chmod(d.tmp, 0o711)
+    d.start()
     try:
         with open(_archive, "rb") as f:
             r = d.req("POST", "/v1.44/images/load?quiet=1", body=f.read(),
@@ -145,3 +149,55 @@ def rm(d, cid, force=False):
 def ctr_cgroups(d, cid):
     return [os.path.join(p, cid) for p in cgroup_dirs(d.cgroup_parent)
             if os.path.isdir(os.path.join(p, cid))]
+
+
+def upgrade(d, path, body=b"", what="upgrade"):
+    """POSTs path asking to upgrade the connection: (socket, bytes after the 101 headers)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(d.sock)
+    ctype = "Content-Type: application/json\r\n" if body else ""
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+              f"{ctype}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise Failure(f"{what}: connection closed: {head!r}")
+        head += chunk
+    head, _, rest = head.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise Failure(f"{what}: {head!r}")
+    return s, rest
+
+
+def read_all(s, rest=b""):
+    """Everything until the server closes."""
+    out = rest
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def exec_create(d, cid, cmd, status=201, **cfg):
+    body = {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True}
+    body.update(cfg)
+    r = d.req("POST", f"/v1.44/containers/{cid}/exec", body=json.dumps(body),
+              headers={"Content-Type": "application/json"})
+    if r.status != status:
+        raise Failure(f"exec create: {r.status} {r.body!r}, want {status}")
+    return r.json()["Id"] if status == 201 else r.json()
+
+
+def exec_start(d, eid, tty=False, stdin=None):
+    """An upgraded start: all the output until the shim closes."""
+    s, out = upgrade(d, f"/v1.44/exec/{eid}/start",
+                     json.dumps({"Detach": False, "Tty": tty}).encode(), "exec start")
+    if stdin is not None:
+        s.sendall(stdin)
+        s.shutdown(socket.SHUT_WR)
+    out = read_all(s, out)
+    s.close()
+    return out

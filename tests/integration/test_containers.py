@@ -4,17 +4,15 @@
 restart policies, isod restarts, leaks)."""
 import json
 import os
-import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import time
 
 from harness import (Failure, Isod, cgroup_dirs, request, run, test, wait_until)
 
-from ctrlib import (Daemon, create, ctr_cgroups, daemon, demux, inspect, logs, rm, run_ctr,
-                    start, wait)
+from ctrlib import (Daemon, create, ctr_cgroups, daemon, demux, inspect, logs, read_all, rm,
+                    run_ctr, start, upgrade, wait)
 
 
 # ---- the basics ----
@@ -456,30 +454,7 @@ def kill9_of_isod_keeps_containers_and_records_exits(t):
 
 def attach(d, cid, query="stream=1&stdout=1&stderr=1"):
     """An upgraded attach connection: (socket, bytes after the headers)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(20)
-    s.connect(d.sock)
-    s.sendall(f"POST /v1.44/containers/{cid}/attach?{query} HTTP/1.1\r\nHost: x\r\n"
-              "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise Failure(f"attach: connection closed: {head!r}")
-        head += chunk
-    head, _, rest = head.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise Failure(f"attach: {head!r}")
-    return s, rest
-
-
-def read_all(s, rest=b""):
-    out = rest
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            return out
-        out += chunk
+    return upgrade(d, f"/v1.44/containers/{cid}/attach?{query}", what="attach")
 
 
 @test

@@ -4,59 +4,19 @@ tty, stdin, namespaces, capabilities, errors, and an interactive session in tmux
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 from harness import (Failure, docker, docker_clients, isoctl, run, test, wait_until)
 
-from ctrlib import Daemon, create, demux, inspect, rm, start
+from ctrlib import (Daemon, create, demux, exec_create, exec_start, inspect, read_all, rm, start,
+                    upgrade)
 
 
 def running(d, cmd=None, **cfg):
     cid = create(d, cmd or ["sleep", "1000"], **cfg)
     start(d, cid)
     return cid
-
-
-def exec_create(d, cid, cmd, status=201, **cfg):
-    body = {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True}
-    body.update(cfg)
-    r = d.req("POST", f"/v1.44/containers/{cid}/exec", body=json.dumps(body),
-              headers={"Content-Type": "application/json"})
-    if r.status != status:
-        raise Failure(f"exec create: {r.status} {r.body!r}, want {status}")
-    return r.json()["Id"] if status == 201 else r.json()
-
-
-def exec_start(d, eid, tty=False, stdin=None):
-    """An upgraded start: all the output until the shim closes."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(d.sock)
-    body = json.dumps({"Detach": False, "Tty": tty}).encode()
-    s.sendall(f"POST /v1.44/exec/{eid}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-              f"Upgrade: tcp\r\nContent-Type: application/json\r\n"
-              f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise Failure(f"exec start: connection closed: {head!r}")
-        head += chunk
-    head, _, out = head.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise Failure(f"exec start: {head!r}")
-    if stdin is not None:
-        s.sendall(stdin)
-        s.shutdown(socket.SHUT_WR)
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    s.close()
-    return out
 
 
 def exec_inspect(d, eid):
@@ -128,23 +88,11 @@ def exec_console_size_and_resize(t):
         t.eq(exec_run(d, cid, ["stty", "size"], Tty=True, ConsoleSize=[30, 100])[1].strip(),
              "30 100", "ConsoleSize")
         eid = exec_create(d, cid, ["sh", "-c", "sleep 1; stty size"], Tty=True)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(30)
-        s.connect(d.sock)
-        body = json.dumps({"Detach": False, "Tty": True}).encode()
-        s.sendall(f"POST /v1.44/exec/{eid}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade"
-                  f"\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
-                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        out = b""
-        while b"\r\n\r\n" not in out:
-            out += s.recv(4096)
+        s, out = upgrade(d, f"/v1.44/exec/{eid}/start",
+                         json.dumps({"Detach": False, "Tty": True}).encode(), "exec start")
         r = d.req("POST", f"/v1.44/exec/{eid}/resize?h=33&w=77")
         t.eq(r.status, 200, "resize")
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            out += chunk
+        out = read_all(s, out)
         s.close()
         t.contains(out.decode(errors="replace"), "33 77", "resized")
         t.eq(exec_inspect(d, eid)["ExitCode"], 0, "exit")

@@ -1,15 +1,13 @@
 """--userns-remap: containers in a user namespace mapped onto the isodremap user's subordinate
 ids, with the shared layer store presented through idmapped mounts."""
-import json
 import os
 import pwd
-import socket
 import subprocess
 
 from harness import Failure, Isod, run, test
 
 import ctrlib
-from ctrlib import create, demux, inspect, rm, run_ctr, start, wait
+from ctrlib import create, demux, exec_create, exec_start, inspect, rm, run_ctr, start, wait
 
 USER = "isodremap"
 _etc = {}
@@ -48,62 +46,8 @@ def _restore():
             fh.write(data)
 
 
-def exec_create(d, cid, cmd, status=201, **cfg):
-    body = {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True}
-    body.update(cfg)
-    r = d.req("POST", f"/v1.44/containers/{cid}/exec", body=json.dumps(body),
-              headers={"Content-Type": "application/json"})
-    if r.status != status:
-        raise Failure(f"exec create: {r.status} {r.body!r}, want {status}")
-    return r.json()["Id"] if status == 201 else r.json()
-
-
-def exec_start(d, eid, tty=False, stdin=None):
-    """An upgraded start: all the output until the shim closes."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(d.sock)
-    body = json.dumps({"Detach": False, "Tty": tty}).encode()
-    s.sendall(f"POST /v1.44/exec/{eid}/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-              f"Upgrade: tcp\r\nContent-Type: application/json\r\n"
-              f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise Failure(f"exec start: connection closed: {head!r}")
-        head += chunk
-    head, _, out = head.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise Failure(f"exec start: {head!r}")
-    if stdin is not None:
-        s.sendall(stdin)
-        s.shutdown(socket.SHUT_WR)
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    s.close()
-    return out
-
-
 def remap_daemon(*args):
-    """daemon(...) of ctrlib, with the temporary directory searchable by the remapped root."""
-    ctrlib._fixtures()
-    d = Isod(args=("--userns-remap", "default") + args)
-    os.chmod(d.tmp, 0o711)
-    d.start()
-    try:
-        with open(ctrlib._archive, "rb") as f:
-            r = d.req("POST", "/v1.44/images/load?quiet=1", body=f.read(),
-                      headers={"Content-Type": "application/x-tar"}, timeout=120)
-        if r.status != 200:
-            raise Failure(f"load failed: {r.status} {r.body[:500]!r}")
-    except BaseException:
-        d.cleanup()
-        raise
-    return d
+    return ctrlib.daemon("--userns-remap", "default", *args, searchable=True)
 
 
 def subid(path):
