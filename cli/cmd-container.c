@@ -1723,11 +1723,9 @@ int ctl_cmd_ps(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char 
             no_trunc = true;
             break;
         case 'f':
-            r = ctl_filter_add(cmd, filters, optarg);
-            if (r == -EINVAL)
-                return CTL_EXIT_USAGE;
-            if (r < 0)
-                return ctl_oom();
+            r = ctl_filter_opt(cmd, filters, optarg);
+            if (r != CTL_EXIT_OK)
+                return r;
             break;
         case OPT_FORMAT:
             if (ctl_parse_format(cmd, optarg, &json) < 0)
@@ -1832,11 +1830,9 @@ int ctl_cmd_container_prune(struct ctl_client *cl, const struct ctl_cmd *cmd, in
     while ((c = getopt_long(argc, argv, "+:fh", opts, NULL)) != -1) {
         switch (c) {
         case 'F':
-            r = ctl_filter_add(cmd, filters, optarg);
-            if (r == -EINVAL)
-                return CTL_EXIT_USAGE;
-            if (r < 0)
-                return ctl_oom();
+            r = ctl_filter_opt(cmd, filters, optarg);
+            if (r != CTL_EXIT_OK)
+                return r;
             break;
         case 'f':
             force = true;
@@ -1851,16 +1847,9 @@ int ctl_cmd_container_prune(struct ctl_client *cl, const struct ctl_cmd *cmd, in
     if (optind < argc)
         return ctl_usage_error(cmd, "accepts no arguments");
 
-    if (!force) {
-        if (!ctl_isatty(STDIN_FILENO))
-            return ctl_usage_error(cmd, "stdin is not a terminal: use --force to prune without "
-                                        "confirmation");
-        if (!ctl_confirm("WARNING! This will remove all stopped containers.\n"
-                         "Are you sure you want to continue? [y/N] ")) {
-            iso_err_set(&err, ECANCELED, "container prune has been cancelled");
-            return ctl_report(&err);
-        }
-    }
+    r = ctl_prune_confirm(cmd, force, "This will remove all stopped containers.");
+    if (r != CTL_EXIT_OK)
+        return r;
 
     if (ctl_target_add_filters(&target, filters) < 0)
         return ctl_oom();

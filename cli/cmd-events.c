@@ -162,11 +162,9 @@ int ctl_cmd_events(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, c
             until = optarg;
             break;
         case 'f':
-            r = ctl_filter_add(cmd, filters, optarg);
-            if (r == -EINVAL)
-                return CTL_EXIT_USAGE;
-            if (r < 0)
-                return ctl_oom();
+            r = ctl_filter_opt(cmd, filters, optarg);
+            if (r != CTL_EXIT_OK)
+                return r;
             break;
         case OPT_FORMAT:
             if (ctl_parse_format(cmd, optarg, &out.json) < 0)

@@ -353,11 +353,9 @@ int ctl_cmd_images(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, c
                 return CTL_EXIT_USAGE;
             break;
         case 'f':
-            r = ctl_filter_add(cmd, filters, optarg);
-            if (r == -EINVAL)
-                return CTL_EXIT_USAGE;
-            if (r < 0)
-                return ctl_oom();
+            r = ctl_filter_opt(cmd, filters, optarg);
+            if (r != CTL_EXIT_OK)
+                return r;
             break;
         case 'h':
             ctl_cmd_help(cmd, stdout);
@@ -905,11 +903,9 @@ int ctl_cmd_image_prune(struct ctl_client *cl, const struct ctl_cmd *cmd, int ar
             all = true;
             break;
         case 'F':
-            r = ctl_filter_add(cmd, filters, optarg);
-            if (r == -EINVAL)
-                return CTL_EXIT_USAGE;
-            if (r < 0)
-                return ctl_oom();
+            r = ctl_filter_opt(cmd, filters, optarg);
+            if (r != CTL_EXIT_OK)
+                return r;
             break;
         case 'f':
             force = true;
@@ -924,19 +920,12 @@ int ctl_cmd_image_prune(struct ctl_client *cl, const struct ctl_cmd *cmd, int ar
     if (optind < argc)
         return ctl_usage_error(cmd, "accepts no arguments");
 
-    if (!force) {
-        if (!ctl_isatty(STDIN_FILENO))
-            return ctl_usage_error(cmd, "stdin is not a terminal: use --force to prune without "
-                                        "confirmation");
-        if (!ctl_confirm(all ? "WARNING! This will remove all images without at least one "
-                               "container associated to them.\n"
-                               "Are you sure you want to continue? [y/N] "
-                             : "WARNING! This will remove all dangling images.\n"
-                               "Are you sure you want to continue? [y/N] ")) {
-            iso_err_set(&err, ECANCELED, "image prune has been cancelled");
-            return ctl_report(&err);
-        }
-    }
+    r = ctl_prune_confirm(cmd, force,
+                          all ? "This will remove all images without at least one container "
+                                "associated to them."
+                              : "This will remove all dangling images.");
+    if (r != CTL_EXIT_OK)
+        return r;
 
     /* As docker: dangling=true by default, dangling=false for --all (any unused image). */
     if (ctl_filter_add(cmd, filters, all ? "dangling=false" : "dangling=true") < 0 ||

@@ -60,6 +60,8 @@ int ctl_parse_format(const struct ctl_cmd *cmd, const char *arg, bool *ret_json)
 /* Adds a --filter "KEY=VALUE" to filters, Docker's {"KEY": ["VALUE", ...]}. A missing '=' is a
  * usage error (printed; returns -EINVAL), -ENOMEM. */
 int ctl_filter_add(const struct ctl_cmd *cmd, json_t *filters, const char *arg);
+/* ctl_filter_add for an option's argument: CTL_EXIT_OK, or the exit code to return. */
+int ctl_filter_opt(const struct ctl_cmd *cmd, json_t *filters, const char *arg);
 
 /* Appends "&filters=<JSON>" to *target when filters is not empty. -ENOMEM. */
 int ctl_target_add_filters(char **target, json_t *filters);
@@ -67,9 +69,9 @@ int ctl_target_add_filters(char **target, json_t *filters);
 /* Whether fd is a terminal. */
 bool ctl_isatty(int fd);
 
-/* Asks question (it ends in "[y/N] ") on stdout and reads a line from stdin: true for "y" or
- * "yes" in any case. */
-bool ctl_confirm(const char *question);
+/* Prune's confirmation: without force, prints "WARNING! <warning>" and asks on stdin, which
+ * must be a terminal. CTL_EXIT_OK to go on, else the exit code (after printing why). */
+int ctl_prune_confirm(const struct ctl_cmd *cmd, bool force, const char *warning);
 
 /* Prints "isoctl: out of memory" and returns CTL_EXIT_ERROR. */
 int ctl_oom(void);

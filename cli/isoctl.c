@@ -553,6 +553,15 @@ int ctl_cmd_group(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, ch
     return sub->fn(cl, sub, argc - 1, argv + 1);
 }
 
+int ctl_filter_opt(const struct ctl_cmd *cmd, json_t *filters, const char *arg)
+{
+    int r = ctl_filter_add(cmd, filters, arg);
+
+    if (r == -EINVAL)
+        return CTL_EXIT_USAGE;
+    return r < 0 ? ctl_oom() : CTL_EXIT_OK;
+}
+
 int ctl_filter_add(const struct ctl_cmd *cmd, json_t *filters, const char *arg)
 {
     const char *eq = strchr(arg, '=');
@@ -594,18 +603,34 @@ bool ctl_isatty(int fd)
     return isatty(fd) == 1;
 }
 
-bool ctl_confirm(const char *question)
+/* Reads a line from stdin: true for "y" or "yes", any case. */
+static bool read_yes(void)
 {
     char line[64];
     size_t len;
 
-    fputs(question, stdout);
-    fflush(stdout);
     if (!fgets(line, sizeof(line), stdin))
         return false;
     len = strcspn(line, "\r\n");
     line[len] = '\0';
     return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+}
+
+int ctl_prune_confirm(const struct ctl_cmd *cmd, bool force, const char *warning)
+{
+    struct iso_err err = {0};
+
+    if (force)
+        return CTL_EXIT_OK;
+    if (!ctl_isatty(STDIN_FILENO))
+        return ctl_usage_error(cmd, "stdin is not a terminal: use --force to prune without "
+                                    "confirmation");
+    printf("WARNING! %s\nAre you sure you want to continue? [y/N] ", warning);
+    fflush(stdout);
+    if (read_yes())
+        return CTL_EXIT_OK;
+    iso_err_set(&err, ECANCELED, "%s has been cancelled", cmd->name);
+    return ctl_report(&err);
 }
 
 int ctl_oom(void)
