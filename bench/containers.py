@@ -789,6 +789,19 @@ def concurrent(engine, n):
     return dt
 
 
+def save_smaps(a, e, what, pid):
+    """Keeps /proc/PID/smaps as DIR/ENGINE-WHAT.smaps (--smaps), for scripts/smaps-sum.py."""
+    if not a.smaps:
+        return
+    os.makedirs(a.smaps, exist_ok=True)
+    try:
+        with open(f"/proc/{pid}/smaps") as f, \
+                open(os.path.join(a.smaps, f"{e.name}-{what}.smaps"), "w") as out:
+            out.write(f.read())
+    except OSError as ex:
+        log(f"{e.name}: no smaps of pid {pid}: {ex}")
+
+
 def measure_memory(b, e, a, res):
     if e.supervisor is None:
         return
@@ -801,6 +814,7 @@ def measure_memory(b, e, a, res):
         raise BenchError(f"{e.name}: {len(sups)} running containers, want {a.mem}")
     pss = [mem_kib(p)[1] for _, p in sups]
     res["sup_pss10"] = statistics.mean(pss)
+    save_smaps(a, e, f"supervisor-{a.mem}", sups[0][1])
     res["sup_name"] = sorted({exe_name(p) for _, p in sups})
     log(f"{e.name}: {res['sup_name']} PSS {res['sup_pss10']:.0f} KiB each with {a.mem} running")
     if a.daemon_mem > a.mem:
@@ -812,12 +826,15 @@ def measure_memory(b, e, a, res):
         if len(sups) != a.daemon_mem:
             raise BenchError(f"{e.name}: {len(sups)} running containers, want {a.daemon_mem}")
         res["sup_pss100"] = statistics.mean(mem_kib(p)[1] for _, p in sups)
+        save_smaps(a, e, f"supervisor-{a.daemon_mem}", sups[0][1])
         if e.daemon:
             res["daemon"] = {}
             for role, pids in e.daemon_pids().items():
                 rss = sum(mem_kib(p)[0] for p in pids)
                 pss = sum(mem_kib(p)[1] for p in pids)
                 res["daemon"][role] = (rss, pss)
+                for p in pids:
+                    save_smaps(a, e, f"daemon-{role}-{p}", p)
             log(f"{e.name}: daemon with {a.daemon_mem} running: " + ", ".join(
                 f"{k} RSS {v[0]} KiB PSS {v[1]} KiB" for k, v in res["daemon"].items()))
     log(f"{e.name}: removing the containers")
@@ -836,6 +853,8 @@ def main():
                     help="containers for daemon memory (100); 0 skips it")
     ap.add_argument("--no-mem", action="store_true", help="skip the memory part")
     ap.add_argument("--only", default=",".join(ENGINES))
+    ap.add_argument("--smaps", metavar="DIR",
+                    help="keep /proc/PID/smaps of one supervisor and of the daemon in DIR")
     ap.add_argument("-o", "--output", action="store_true", help="write bench/results/")
     a = ap.parse_args()
     only = [x for x in a.only.split(",") if x]
