@@ -27,7 +27,6 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -42,7 +41,6 @@
 #include "common/json.h"
 #include "common/util.h"
 #include "daemon/seccomp-default-json.h"
-#include "store/digest.h"
 
 /* Bumped when the compiler below changes what it writes for the same input, so that cached
  * files from an older isod are not reused. */
@@ -758,42 +756,24 @@ int eng_seccomp_compile(const char *profile_json, size_t len, uint64_t caps, int
     return compile_json(profile, caps, out_fd, err);
 }
 
-/* The cache tag, computed once: the inputs do not change while isod runs. */
-static pthread_once_t tag_once = PTHREAD_ONCE_INIT;
-static char tag_value[17];
-static int tag_error;
-
-static void tag_compute(void)
+/* The part of a cache file's name after the caps mask: everything else its content depends on.
+ * The compiler's version, the profile (hashed by scripts/embed.py when isod is built),
+ * libseccomp's version (the library may be upgraded under isod) and the kernel's release (for
+ * the syscalls it knows). */
+static int cache_tag(char *buf, size_t size, struct iso_err *err)
 {
-    _cleanup_digest_ struct store_digest d = {0};
     const struct scmp_version *v = seccomp_version();
-    char digest[STORE_DIGEST_SIZE], ver[64];
     struct utsname u;
-    int r;
 
-    if (uname(&u) < 0) {
-        tag_error = -errno;
-        return;
-    }
-    snprintf(ver, sizeof(ver), "%u.%u.%u", v->major, v->minor, v->micro);
-
-    r = store_digest_init(&d);
-    if (r < 0) {
-        tag_error = r;
-        return;
-    }
-    /* Each part with its NUL, so that no two inputs run into each other. */
-    store_digest_update(&d, COMPILER_VERSION, sizeof(COMPILER_VERSION));
-    store_digest_update(&d, eng_seccomp_default_json, ENG_SECCOMP_DEFAULT_JSON_LEN + 1);
-    store_digest_update(&d, ver, strlen(ver) + 1);
-    store_digest_update(&d, u.release, strlen(u.release) + 1);
-    store_digest_update(&d, u.machine, strlen(u.machine) + 1);
-    r = store_digest_final(&d, digest);
-    if (r < 0) {
-        tag_error = r;
-        return;
-    }
-    memcpy(tag_value, digest + strlen("sha256:"), sizeof(tag_value) - 1);
+    if (uname(&u) < 0)
+        return iso_err_set_errno(err, errno, "seccomp: uname");
+    /* A release string is not ours to trust with a path. */
+    for (char *p = u.release; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    snprintf(buf, size, "%s-%.16s-libseccomp%u.%u.%u-%s", COMPILER_VERSION,
+             ENG_SECCOMP_DEFAULT_JSON_SHA256, v->major, v->minor, v->micro, u.release);
+    return 0;
 }
 
 int eng_seccomp_default_path(const char *cache_dir, uint64_t caps, char **ret_path,
@@ -801,13 +781,13 @@ int eng_seccomp_default_path(const char *cache_dir, uint64_t caps, char **ret_pa
 {
     _cleanup_free_ char *path = NULL, *tmp = NULL;
     _cleanup_close_ int fd = -1;
+    char tag[256];
     int r;
 
-    (void)pthread_once(&tag_once, tag_compute);
-    if (tag_error < 0)
-        return iso_err_set_errno(err, tag_error, "seccomp: hash the default profile");
-
-    path = iso_strprintf("%s/default-%016" PRIx64 "-%s.bpf", cache_dir, caps, tag_value);
+    r = cache_tag(tag, sizeof(tag), err);
+    if (r < 0)
+        return r;
+    path = iso_strprintf("%s/default-%016" PRIx64 "-%s.bpf", cache_dir, caps, tag);
     if (!path)
         return iso_err_set(err, ENOMEM, "out of memory");
     if (access(path, F_OK) == 0) {
