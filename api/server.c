@@ -1,6 +1,7 @@
 #include "api/server.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <string.h>
 
 #include "api/api-internal.h"
@@ -14,6 +15,7 @@ struct listener {
     struct MHD_Daemon *mhd;
     uv_poll_t poll;   /* on MHD's epoll fd */
     uv_timer_t timer; /* MHD_get_timeout: idle timeouts, and work MHD left for "now" */
+    uv_timer_t trim;  /* malloc_trim once the server has had no connection for a while */
     bool quiesced;
 };
 
@@ -329,6 +331,20 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     return MHD_NO;
 }
 
+/* A burst of clients (20 `run` at once: each a few connections with MHD's 32 KiB pool and
+ * an attach splice) leaves free memory all through the heap, which malloc keeps. Handing it
+ * back once the server is idle keeps isod's resident size at what it holds (docs/performance.md).
+ * The timer is restarted by every close, so a busy server trims when the burst is over. */
+#define TRIM_IDLE_MS 1000
+
+static void on_trim(uv_timer_t *t)
+{
+    struct listener *l = t->data;
+
+    if (l->srv->connections == 0)
+        (void)malloc_trim(0);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -336,8 +352,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED)
         l->srv->connections++;
-    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
         l->srv->connections--;
+        if (l->srv->connections == 0 && l->trim.data)
+            uv_timer_start(&l->trim, on_trim, TRIM_IDLE_MS, 0);
+    }
 }
 
 static int listener_start(struct api_server *s, struct listener *l, int fd, struct iso_err *err)
@@ -368,6 +387,10 @@ static int listener_start(struct api_server *s, struct listener *l, int fd, stru
     s->open_handles++;
     uv_timer_init(s->loop, &l->timer);
     l->timer.data = l;
+    s->open_handles++;
+    uv_timer_init(s->loop, &l->trim);
+    l->trim.data = l;
+    uv_unref((uv_handle_t *)&l->trim);
     s->open_handles++;
     uv_poll_start(&l->poll, UV_READABLE, on_poll);
     pump(l);
@@ -465,6 +488,8 @@ void api_server_free(struct api_server *s, void (*cb)(void *), void *data)
             uv_close((uv_handle_t *)&l->poll, on_handle_closed);
         if (l->timer.data)
             uv_close((uv_handle_t *)&l->timer, on_handle_closed);
+        if (l->trim.data)
+            uv_close((uv_handle_t *)&l->trim, on_handle_closed);
     }
     api_ping_done();
     api_metrics_done();
