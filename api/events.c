@@ -248,16 +248,12 @@ static void on_close(void *ud)
 
 static int write_event(struct events_ctx *x, const struct eng_event *ev)
 {
-    _cleanup_free_ char *text = NULL;
     int r;
 
     if (api_stream_gone(x->s) || api_stream_pending(x->s) > EVENTS_PENDING_MAX)
         return -EPIPE;
     /* As json.Encoder writes it: the object and a newline. */
-    text = json_dumps(ev->message, JSON_COMPACT);
-    if (!text)
-        return -ENOMEM;
-    r = api_stream_write(x->s, text, strlen(text));
+    r = api_stream_write(x->s, ev->text, strlen(ev->text));
     if (r == 0)
         r = api_stream_write(x->s, "\n", 1);
     return r;

@@ -175,7 +175,8 @@ struct eng_event {
     const char *id;     /* container id, or image reference/id */
     struct json_t *attributes; /* Actor.Attributes (borrowed): name, image, exitCode, ... */
     int64_t time_ns;
-    struct json_t *message; /* the whole EventMessage as GET /events sends it (borrowed) */
+    struct json_t *message; /* the whole EventMessage (borrowed) */
+    const char *text;       /* message, serialized as GET /events sends it (borrowed) */
 };
 
 typedef void (*eng_event_fn)(void *ud, const struct eng_event *ev);

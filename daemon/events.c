@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/util.h"
 #include "daemon/events.h"
 
@@ -17,10 +18,17 @@ struct eng_sub {
     struct eng_sub *next;
 };
 
+/* An event of the history as GET /events sends it. Kept as text: a jansson tree of an event
+ * takes about 2.5 KiB, its text under 400 bytes, and a replay (GET /events?since=) is rare. */
+struct past_event {
+    char *text;
+    int64_t time_ns;
+};
+
 struct eng_events {
     struct eng_sub *subs;
     int emitting; /* > 0 while calling subscribers: unsubscribing only marks them */
-    json_t *history[HISTORY_MAX];
+    struct past_event history[HISTORY_MAX];
     size_t head, len;
 };
 
@@ -38,7 +46,7 @@ struct eng_events *eng_events_free(struct eng_events *bus)
         free(s);
     }
     for (size_t i = 0; i < bus->len; i++)
-        json_decref(bus->history[(bus->head + i) % HISTORY_MAX]);
+        free(bus->history[(bus->head + i) % HISTORY_MAX].text);
     free(bus);
     return NULL;
 }
@@ -76,7 +84,7 @@ void eng_events_unsubscribe(struct eng_sub *sub)
         sweep(sub->bus);
 }
 
-static void event_from_message(json_t *msg, struct eng_event *ev)
+static void event_from_message(json_t *msg, char *text, struct eng_event *ev)
 {
     json_t *actor = json_object_get(msg, "Actor");
 
@@ -87,6 +95,7 @@ static void event_from_message(json_t *msg, struct eng_event *ev)
         .attributes = json_object_get(actor, "Attributes"),
         .time_ns = json_integer_value(json_object_get(msg, "timeNano")),
         .message = msg,
+        .text = text,
     };
 }
 
@@ -95,7 +104,8 @@ void eng_event_emit(struct engine *e, const char *type, const char *action, cons
 {
     struct eng_events *bus = eng_events(e);
     int64_t now = (int64_t)iso_now_real_ns();
-    json_t *msg;
+    _cleanup_json_ json_t *msg = NULL;
+    char *text;
     struct eng_event ev;
 
     if (!attributes)
@@ -117,15 +127,19 @@ void eng_event_emit(struct engine *e, const char *type, const char *action, cons
             json_object_set(msg, "from", image);
     }
 
+    /* Out of memory: the event is lost, as an event a slow client could not take is. */
+    text = json_dumps(msg, JSON_COMPACT);
+    if (!text)
+        return;
     if (bus->len == HISTORY_MAX) {
-        json_decref(bus->history[bus->head]);
+        free(bus->history[bus->head].text);
         bus->head = (bus->head + 1) % HISTORY_MAX;
         bus->len--;
     }
-    bus->history[(bus->head + bus->len) % HISTORY_MAX] = json_incref(msg);
+    bus->history[(bus->head + bus->len) % HISTORY_MAX] = (struct past_event){text, now};
     bus->len++;
 
-    event_from_message(msg, &ev);
+    event_from_message(msg, text, &ev);
     bus->emitting++;
     for (struct eng_sub *s = bus->subs; s; s = s->next)
         if (!s->dead)
@@ -133,7 +147,6 @@ void eng_event_emit(struct engine *e, const char *type, const char *action, cons
     bus->emitting--;
     if (!bus->emitting)
         sweep(bus);
-    json_decref(msg);
 }
 
 void eng_events_replay(struct engine *e, int64_t since_ns, int64_t until_ns, eng_event_fn fn,
@@ -143,10 +156,16 @@ void eng_events_replay(struct engine *e, int64_t since_ns, int64_t until_ns, eng
     struct eng_event ev;
 
     for (size_t i = 0; i < bus->len; i++) {
-        json_t *msg = bus->history[(bus->head + i) % HISTORY_MAX];
-        event_from_message(msg, &ev);
-        if (ev.time_ns < since_ns || (until_ns && ev.time_ns > until_ns))
+        struct past_event *p = &bus->history[(bus->head + i) % HISTORY_MAX];
+        _cleanup_json_ json_t *msg = NULL;
+
+        if (p->time_ns < since_ns || (until_ns && p->time_ns > until_ns))
             continue;
+        /* Only fails out of memory (isod wrote the text). */
+        msg = json_loads(p->text, 0, NULL);
+        if (!msg)
+            continue;
+        event_from_message(msg, p->text, &ev);
         fn(ud, &ev);
     }
 }
