@@ -5,7 +5,7 @@
 #   scripts/deps.sh test    that, plus what the tests drive (sanitizers, docker CLI, ...)
 set -euo pipefail
 
-build_pkgs=(gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libuv1-dev
+build_pkgs=(gcc libc6-dev make meson ninja-build pkg-config libjansson-dev libuv1-dev
             libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev
             libcurl4-openssl-dev libseccomp-dev scdoc)
 test_pkgs=(clang libclang-rt-14-dev clang-format valgrind python3 curl systemd passwd zstd
