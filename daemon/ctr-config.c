@@ -35,13 +35,28 @@ static bool cfg_bool(json_t *obj, const char *key)
 
 /* ---- checking the request ---- */
 
+/* *ret: obj[key] once checked to be an array of strings; NULL when missing or null. */
+static int str_array(json_t *obj, const char *key, json_t **ret, struct iso_err *err)
+{
+    json_t *v = json_object_get(obj, key), *item;
+    size_t i;
+
+    *ret = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_array(v))
+        return iso_err_set(err, EINVAL, "field '%s' must be an array of strings", key);
+    json_array_foreach(v, i, item) if (!json_is_string(item)) return iso_err_set(
+        err, EINVAL, "field '%s' must be an array of strings", key);
+    *ret = v;
+    return 0;
+}
+
 /* A string list that Docker also accepts as a single string (strslice). Replaces the value
  * with an array (or removes a null). */
 static int normalize_strslice(json_t *obj, const char *key, struct iso_err *err)
 {
     json_t *v = json_object_get(obj, key);
-    size_t i;
-    json_t *item;
 
     if (!v)
         return 0;
@@ -51,11 +66,7 @@ static int normalize_strslice(json_t *obj, const char *key, struct iso_err *err)
         return json_object_set_new(obj, key, json_pack("[O]", v)) < 0
                    ? iso_err_set(err, ENOMEM, "out of memory")
                    : 0;
-    if (!json_is_array(v))
-        return iso_err_set(err, EINVAL, "field '%s' must be an array of strings", key);
-    json_array_foreach(v, i, item) if (!json_is_string(item)) return iso_err_set(
-        err, EINVAL, "field '%s' must be an array of strings", key);
-    return 0;
+    return str_array(obj, key, &v, err);
 }
 
 static int check_type(json_t *obj, const char *key, int type, const char *what, struct iso_err *err)
@@ -239,18 +250,16 @@ static int add_mount(json_t *list, const char *type, const char *src, const char
 
 static int parse_binds(json_t *host, json_t *list, struct iso_err *err)
 {
-    json_t *binds = json_object_get(host, "Binds"), *b;
+    json_t *binds, *b;
     size_t i;
+    int r;
 
-    if (!binds || json_is_null(binds))
-        return 0;
-    if (!json_is_array(binds))
-        return iso_err_set(err, EINVAL, "field 'Binds' must be an array of strings");
+    r = str_array(host, "Binds", &binds, err);
+    if (r < 0 || !binds)
+        return r;
     json_array_foreach(binds, i, b)
     {
         const char *spec = json_string_value(b);
-        if (!spec)
-            return iso_err_set(err, EINVAL, "field 'Binds' must be an array of strings");
         _cleanup_free_ char *copy = strdup(spec);
         if (!copy)
             return iso_err_set(err, ENOMEM, "out of memory");
@@ -286,11 +295,11 @@ static int parse_binds(json_t *host, json_t *list, struct iso_err *err)
         /* docker -v creates a missing host directory. */
         struct stat st;
         if (stat(src, &st) < 0) {
-            int r = iso_mkdir_p(src, 0755);
+            r = iso_mkdir_p(src, 0755);
             if (r < 0)
                 return iso_err_set(err, -r, "create bind source '%s': %s", src, strerror(-r));
         }
-        int r = add_mount(list, "bind", src, dst, opts, rw, err);
+        r = add_mount(list, "bind", src, dst, opts, rw, err);
         if (r < 0)
             return r;
     }
@@ -491,18 +500,16 @@ static int check_log(struct engine *e, json_t *host, struct iso_err *err)
 static int check_security(struct engine *e, json_t *host, const char *id, uint64_t caps,
                           struct iso_err *err)
 {
-    json_t *opts = json_object_get(host, "SecurityOpt"), *v;
+    json_t *opts, *v;
     size_t i;
+    int r;
 
-    if (!opts || json_is_null(opts))
-        return 0;
-    if (!json_is_array(opts))
-        return iso_err_set(err, EINVAL, "field 'SecurityOpt' must be an array of strings");
+    r = str_array(host, "SecurityOpt", &opts, err);
+    if (r < 0 || !opts)
+        return r;
     json_array_foreach(opts, i, v)
     {
         const char *o = json_string_value(v);
-        if (!o)
-            return iso_err_set(err, EINVAL, "field 'SecurityOpt' must be an array of strings");
         if (streq(o, "no-new-privileges") || streq(o, "no-new-privileges:true") ||
             streq(o, "no-new-privileges=true") || streq(o, "no-new-privileges:false") ||
             streq(o, "no-new-privileges=false"))
@@ -519,7 +526,7 @@ static int check_security(struct engine *e, json_t *host, const char *id, uint64
                 open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
             if (fd < 0)
                 return iso_err_set_errno(err, errno, "create '%s'", path);
-            int r = eng_seccomp_compile(profile, strlen(profile), caps, fd, err);
+            r = eng_seccomp_compile(profile, strlen(profile), caps, fd, err);
             if (r < 0)
                 return iso_err_prefix(err, "invalid seccomp profile"), r;
             continue;
