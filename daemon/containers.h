@@ -73,6 +73,9 @@ int ctr_config_build(struct engine *e, json_t *body, json_t *image_config, const
 
 /* Path and Args: the entrypoint and command as run. Borrowed from the config. */
 int ctr_config_argv(struct ctr *c, const char ***ret_argv, size_t *ret_n);
+/* *ret: obj[key] once checked to be an array of strings (borrowed); NULL when it is missing
+ * or null. EINVAL "field 'KEY' must be an array of strings" otherwise. */
+int ctr_str_array(json_t *obj, const char *key, json_t **ret, struct iso_err *err);
 
 /* The container's hostname (Config.Hostname, or the id's first 12 characters). */
 const char *ctr_hostname(const struct ctr *c);

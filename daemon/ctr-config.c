@@ -35,8 +35,7 @@ static bool cfg_bool(json_t *obj, const char *key)
 
 /* ---- checking the request ---- */
 
-/* *ret: obj[key] once checked to be an array of strings; NULL when missing or null. */
-static int str_array(json_t *obj, const char *key, json_t **ret, struct iso_err *err)
+int ctr_str_array(json_t *obj, const char *key, json_t **ret, struct iso_err *err)
 {
     json_t *v = json_object_get(obj, key), *item;
     size_t i;
@@ -66,7 +65,7 @@ static int normalize_strslice(json_t *obj, const char *key, struct iso_err *err)
         return json_object_set_new(obj, key, json_pack("[O]", v)) < 0
                    ? iso_err_set(err, ENOMEM, "out of memory")
                    : 0;
-    return str_array(obj, key, &v, err);
+    return ctr_str_array(obj, key, &v, err);
 }
 
 static int check_type(json_t *obj, const char *key, int type, const char *what, struct iso_err *err)
@@ -254,7 +253,7 @@ static int parse_binds(json_t *host, json_t *list, struct iso_err *err)
     size_t i;
     int r;
 
-    r = str_array(host, "Binds", &binds, err);
+    r = ctr_str_array(host, "Binds", &binds, err);
     if (r < 0 || !binds)
         return r;
     json_array_foreach(binds, i, b)
@@ -504,7 +503,7 @@ static int check_security(struct engine *e, json_t *host, const char *id, uint64
     size_t i;
     int r;
 
-    r = str_array(host, "SecurityOpt", &opts, err);
+    r = ctr_str_array(host, "SecurityOpt", &opts, err);
     if (r < 0 || !opts)
         return r;
     json_array_foreach(opts, i, v)

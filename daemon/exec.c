@@ -213,18 +213,11 @@ void eng_exec_ended(struct engine *e, const char *id)
 
 static int strings_of(json_t *body, const char *key, json_t **ret, struct iso_err *err)
 {
-    json_t *a = json_object_get(body, key), *v;
-    size_t i;
+    int r = ctr_str_array(body, key, ret, err);
 
-    *ret = NULL;
-    if (!a || json_is_null(a))
-        return 0;
-    if (!json_is_array(a))
-        return iso_err_set(err, EINVAL, "%s: must be an array of strings", key);
-    json_array_foreach(a, i, v) if (!json_is_string(v)) return iso_err_set(
-        err, EINVAL, "%s: must be an array of strings", key);
-    *ret = json_incref(a);
-    return 0;
+    if (r >= 0)
+        json_incref(*ret);
+    return r;
 }
 
 static int opt_bool(json_t *body, const char *key, bool *ret, struct iso_err *err)
