@@ -1310,6 +1310,10 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* The spec and the set-up are freed: give their pages back, the shim lives as long as
+     * its container (docs/runtime.md: a shim's memory is a budget). */
+    (void)malloc_trim(0);
+
     /* An exit before the mask was set is seen through the pidfd or here. */
     reap(&s);
 
