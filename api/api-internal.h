@@ -16,6 +16,9 @@ struct engine;
 struct api_parked {
     struct MHD_Connection *conn;
     struct api_parked *prev, *next;
+    /* Optional: called (once) when the client hangs up while the connection is parked. MHD
+     * does not watch a suspended connection; the server looks every second. */
+    void (*gone)(struct api_parked *p);
 };
 
 /* Suspends conn and records it; false (nothing suspended) when the server is stopping, and

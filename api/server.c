@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <malloc.h>
+#include <poll.h>
 #include <string.h>
 
 #include "api/api-internal.h"
@@ -34,6 +35,7 @@ struct api_server {
     void (*closed_cb)(void *);
     void *closed_data;
     unsigned open_handles;
+    uv_timer_t hangups; /* looks for clients gone from parked connections */
 };
 
 static void on_timer(uv_timer_t *t);
@@ -56,10 +58,49 @@ static void on_timer(uv_timer_t *t)
     pump(t->data);
 }
 
+#define HANGUP_CHECK_MS 1000
+
+/* A parked connection's client that hung up (or reset). A client that sent more (pipelining)
+ * is still there. */
+static bool client_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct pollfd pfd = {.events = POLLRDHUP};
+
+    if (!ci)
+        return false;
+    pfd.fd = ci->connect_fd;
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static void on_hangups(uv_timer_t *t)
+{
+    struct api_server *s = t->data;
+    bool watched = false;
+
+    /* p->gone() unparks p (and only p): take next first. */
+    for (struct api_parked *p = s->parked, *next; p; p = next) {
+        next = p->next;
+        if (!p->gone)
+            continue;
+        if (client_gone(p->conn)) {
+            void (*gone)(struct api_parked *) = p->gone;
+            p->gone = NULL;
+            gone(p);
+        } else
+            watched = true;
+    }
+    if (!watched)
+        uv_timer_stop(t);
+}
+
 bool api_server_park(struct api_server *s, struct api_parked *p, struct MHD_Connection *conn)
 {
     if (s->stopping)
         return false;
+    if (p->gone && s->hangups.data && !uv_is_active((uv_handle_t *)&s->hangups))
+        uv_timer_start(&s->hangups, on_hangups, HANGUP_CHECK_MS, HANGUP_CHECK_MS);
     p->conn = conn;
     p->prev = NULL;
     p->next = s->parked;
@@ -413,6 +454,10 @@ int api_server_new(uv_loop_t *loop, struct engine *eng, const int *fds, size_t n
         free(s);
         return iso_err_set(err, ENOMEM, "out of memory");
     }
+    uv_timer_init(loop, &s->hangups);
+    s->hangups.data = s;
+    uv_unref((uv_handle_t *)&s->hangups);
+    s->open_handles++;
     for (size_t i = 0; i < n_fds; i++) {
         s->n_ls++;
         r = listener_start(s, &s->ls[i], fds[i], err);
@@ -449,17 +494,26 @@ void api_server_on_idle(struct api_server *s, void (*cb)(void *), void *data)
     s->idle_data = data;
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void server_handle_closed(struct api_server *s)
 {
-    struct listener *l = h->data;
-    struct api_server *s = l->srv;
-
     if (--s->open_handles > 0)
         return;
     if (s->closed_cb)
         s->closed_cb(s->closed_data);
     free(s->ls);
     free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct listener *l = h->data;
+
+    server_handle_closed(l->srv);
+}
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    server_handle_closed(h->data);
 }
 
 void api_server_free(struct api_server *s, void (*cb)(void *), void *data)
@@ -491,6 +545,7 @@ void api_server_free(struct api_server *s, void (*cb)(void *), void *data)
         if (l->trim.data)
             uv_close((uv_handle_t *)&l->trim, on_handle_closed);
     }
+    uv_close((uv_handle_t *)&s->hangups, on_server_handle_closed);
     api_ping_done();
     api_metrics_done();
     if (s->open_handles == 0) {

@@ -1,5 +1,6 @@
 #include "api/stream.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "api/api-internal.h"
@@ -19,6 +20,7 @@ struct api_stream {
     void *drain_ud;
     void (*close_cb)(void *);
     void *close_ud;
+    bool client_gone; /* seen by the server while parked (api_parked.gone) */
 };
 
 static void stream_unref(struct api_stream *s)
@@ -37,6 +39,17 @@ static void stream_resume(struct api_stream *s)
     }
 }
 
+/* The client left an idle stream (`logs -f` of a quiet container, `wait`, `events`): end it
+ * now rather than at the next write, which may never come, while the connection counts
+ * against --max-connections. */
+static void on_client_gone(struct api_parked *p)
+{
+    struct api_stream *s = (struct api_stream *)((char *)p - offsetof(struct api_stream, parked));
+
+    s->client_gone = true;
+    stream_resume(s);
+}
+
 static ssize_t on_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     struct api_stream *s = cls;
@@ -47,7 +60,8 @@ static ssize_t on_read(void *cls, uint64_t pos, char *out, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         /* Nothing to send: park the connection until the producer writes. At shutdown, end
          * the body short instead (MHD cannot stop with a parked connection). */
-        if (!api_server_park(s->srv, &s->parked, s->conn))
+        s->parked.gone = on_client_gone;
+        if (s->client_gone || !api_server_park(s->srv, &s->parked, s->conn))
             return MHD_CONTENT_READER_END_WITH_ERROR;
         return 0;
     }

@@ -557,4 +557,38 @@ def attach_client_leaving_does_not_stop_the_container(t):
         rm(d, tty, force=True)
 
 
+
+@test
+def clients_leaving_idle_streams_free_their_connections(t):
+    # `logs -f` of a quiet container and `wait` on a running one send nothing for as long
+    # as the container lives; a client that leaves must not keep its connection, or enough
+    # interrupted `docker logs -f` would lock everyone out (--max-connections).
+    with Daemon("--max-connections", "3") as d:
+        cid = create(d, ["sleep", "1000"])
+        start(d, cid)
+
+        def served():
+            try:
+                return request(d.sock, "GET", "/_ping").status == 200
+            except OSError:  # refused while the slots are held
+                return False
+        for method, path in (("GET", f"/v1.44/containers/{cid}/logs?follow=1&stdout=1"),
+                             ("POST", f"/v1.44/containers/{cid}/wait")):
+            for _ in range(2):  # the second round needs the slots of the first
+                held = []
+                for _ in range(3):
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.settimeout(5)
+                    s.connect(d.sock)
+                    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    t.true(s.recv(4096).startswith(b"HTTP/1.1 200"), f"{path}: streaming")
+                    held.append(s)
+                t.true(not served(), "all slots held while the clients stay")
+                for s in held:
+                    s.close()
+                wait_until(served, 5, f"{path}: slots free once the clients left")
+        t.eq(inspect(d, cid)["State"]["Status"], "running", "the container runs on")
+        rm(d, cid, force=True)
+
+
 run()
