@@ -132,6 +132,39 @@ def remapped_root_is_the_subordinate_range(t):
 
 
 @test
+def whiteouts_and_opaque_dirs_hide_lower_files_in_a_user_namespace(t):
+    # The layers reach a remapped container through idmapped mounts: the overlay must still
+    # read the image's whiteouts and opaque dirs, and make its own when the container
+    # deletes a file of the image.
+    mk = ctrlib.mk
+    layers = [mk.busybox_layer(),
+              mk.Layer([mk.Dir("etc"), mk.File("etc/gone", "lower\n"),
+                        mk.File("etc/keep", "keep\n"), mk.Dir("data"),
+                        mk.File("data/old", "old\n")]),
+              mk.Layer([mk.Dir("etc"), mk.Whiteout("etc/gone"), mk.Dir("data"),
+                        mk.Opaque("data"), mk.File("data/new", "new\n")])]
+    archive = os.path.join(ctrlib._tmp, "whiteouts.tar")
+    mk.docker_archive(archive, [(mk.Image(layers, mk.BUSYBOX_CONFIG), ["whiteouts:latest"])])
+    d = remap_daemon()
+    try:
+        with open(archive, "rb") as f:
+            r = d.req("POST", "/v1.44/images/load?quiet=1", body=f.read(),
+                      headers={"Content-Type": "application/x-tar"}, timeout=120)
+        t.eq(r.status, 200, "image loaded")
+        code, out, err, cid = run_ctr(d, ["sh", "-c",
+                                          "ls /etc/gone 2>&1; ls /data; cat /etc/keep; "
+                                          "rm /etc/keep && ls /etc/keep 2>&1; echo done"],
+                                      Image="whiteouts")
+        t.eq(code, 0, f"exit code (stderr {err!r})")
+        t.eq(out.splitlines(), ["ls: /etc/gone: No such file or directory", "new", "keep",
+                                "ls: /etc/keep: No such file or directory", "done"],
+             "whiteout hides, opaque dir shows only its own, a delete inside hides the lower")
+        rm(d, cid)
+    finally:
+        d.cleanup()
+
+
+@test
 def startup_errors_are_clear(t):
     for arg, want in (("no-such-user-xyz", "no such user 'no-such-user-xyz'"),
                       ("root", "cannot remap to root"),
