@@ -22,6 +22,7 @@
 #include "daemon/seccomp.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/capability.h>
@@ -776,6 +777,27 @@ static int cache_tag(char *buf, size_t size, struct iso_err *err)
     return 0;
 }
 
+/* Removes the cache files of other tags (an older isod, libseccomp or kernel): after an
+ * upgrade they would never be used again. Best effort. */
+static void prune_other_tags(const char *cache_dir, const char *tag)
+{
+    _cleanup_free_ char *suffix = iso_strprintf("-%s.bpf", tag);
+    DIR *d = opendir(cache_dir);
+    struct dirent *de;
+
+    if (!d || !suffix) {
+        if (d)
+            closedir(d);
+        return;
+    }
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name), sn = strlen(suffix);
+        if (strneq(de->d_name, "default-", 8) && (n < sn || !streq(de->d_name + n - sn, suffix)))
+            (void)unlinkat(dirfd(d), de->d_name, 0);
+    }
+    closedir(d);
+}
+
 int eng_seccomp_default_path(const char *cache_dir, uint64_t caps, char **ret_path,
                              struct iso_err *err)
 {
@@ -825,6 +847,7 @@ int eng_seccomp_default_path(const char *cache_dir, uint64_t caps, char **ret_pa
         if (dfd < 0 || fsync(dfd) < 0)
             return iso_err_set_errno(err, errno, "fsync '%s'", cache_dir);
     }
+    prune_other_tags(cache_dir, tag);
     *ret_path = TAKE_PTR(path);
     return 0;
 }

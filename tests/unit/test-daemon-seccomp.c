@@ -363,9 +363,19 @@ static void test_cache_path(void)
     char cache[128];
     char *p1 = NULL, *p2 = NULL, *p3 = NULL;
     struct stat st1, st2;
+    char stale[256], other[256];
 
     snprintf(cache, sizeof(cache), "%s/cache/seccomp", dir);
+    /* What an older isod left: gone once this one writes its file; other files stay. */
+    ASSERT_EQ(iso_mkdir_p(cache, 0700), 0);
+    snprintf(stale, sizeof(stale), "%s/default-00000000a80425fb-isod-seccomp-0-x.bpf", cache);
+    snprintf(other, sizeof(other), "%s/README", cache);
+    ASSERT_EQ(close(open(stale, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)), 0);
+    ASSERT_EQ(close(open(other, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)), 0);
     ASSERT_EQ(eng_seccomp_default_path(cache, CAPS_DEFAULT, &p1, &err), 0);
+    ASSERT_EQ(access(stale, F_OK), -1);
+    ASSERT_EQ(access(other, F_OK), 0);
+    ASSERT_EQ(unlink(other), 0);
     ASSERT_STRSTR(p1, "/cache/seccomp/default-00000000a80425fb-");
     ASSERT_STRSTR(p1, ".bpf");
     ASSERT_EQ(stat(p1, &st1), 0);
