@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,23 @@ static int tap_count, tap_failed, tap_cur_failed;
         printf("%sok %d - %s\n", tap_cur_failed ? "not " : "", tap_count, #fn);                    \
         fflush(stdout);                                                                            \
     } while (0)
+
+static inline int tap_rmtree_entry(const char *path, const struct stat *st, int flag,
+                                   struct FTW *ftw)
+{
+    if (remove(path) < 0)
+        printf("# cannot remove %s\n", path);
+    return 0;
+}
+
+/* Removes a test's scratch tree (rm -rf, without a shell). 0, or -1 if anything is left. */
+static inline int tap_rmtree(const char *path)
+{
+    struct stat st;
+
+    (void)nftw(path, tap_rmtree_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return lstat(path, &st) == 0 ? -1 : 0;
+}
 
 static inline int tap_done(void)
 {

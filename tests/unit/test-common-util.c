@@ -102,9 +102,7 @@ static void test_read_file_and_mkdir(void)
     snprintf(path, sizeof(path), "%s/a/f/x", dir);
     ASSERT_EQ(iso_mkdir_p(path, 0700), -ENOTDIR);
 
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ASSERT_EQ(system(cmd), 0);
+    ASSERT_EQ(tap_rmtree(dir), 0);
 }
 
 static void test_rfc3339(void)

@@ -198,8 +198,6 @@ int main(void)
     TEST(test_file_errors);
     TEST(test_userns_remap);
     TEST(test_reload_log_level);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    (void)system(cmd);
+    (void)tap_rmtree(dir);
     return tap_done();
 }

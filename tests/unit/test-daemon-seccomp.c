@@ -413,8 +413,6 @@ int main(void)
     TEST(test_custom_profile_behaviour);
     TEST(test_cache_path);
 
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    (void)system(cmd);
+    (void)tap_rmtree(dir);
     return tap_done();
 }

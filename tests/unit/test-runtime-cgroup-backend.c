@@ -1,7 +1,6 @@
 /* The v1 and v2 cgroup backends against scratch directories shaped like either tree: plain
  * directories with the control files as regular files. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,17 +47,11 @@ static bool exists(const char *rel)
     return access(path, F_OK) == 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)remove(path);
-    return 0;
-}
-
 static void rm_rf(const char *rel)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s%s%s", scratch, *rel ? "/" : "", rel);
-    (void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    (void)tap_rmtree(path);
 }
 
 static void reset(void)

@@ -24,9 +24,7 @@ static void touch(const char *rel, const char *content)
 
 static void reset(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
-    (void)system(cmd);
+    (void)tap_rmtree(scratch);
     (void)mkdir(scratch, 0755);
 }
 
@@ -105,8 +103,6 @@ int main(void)
     TEST(test_v2_missing_controllers_file);
     TEST(test_v1_features);
     TEST(test_detect_host);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
-    (void)system(cmd);
+    (void)tap_rmtree(scratch);
     return tap_done();
 }

@@ -4,7 +4,6 @@
  * unpacking needs chown, mknod and trusted.* xattrs. */
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -292,12 +291,6 @@ struct fx {
     int begun; /* layer_begin calls */
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)remove(path);
-    return 0;
-}
-
 static void fx_init(struct fx *f)
 {
     char root[96];
@@ -326,7 +319,7 @@ static void fx_done(struct fx *f)
     store_archive_images_free(f->imgs, f->n);
     f->imgs = NULL;
     f->root_fd = safe_close(f->root_fd);
-    (void)nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)tap_rmtree(f->dir);
     f->dir[0] = '\0';
 }
 

@@ -1,6 +1,5 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -35,15 +34,9 @@ static int fixture_init(struct fixture *f)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)remove(path);
-    return 0;
-}
-
 static void fixture_done(struct fixture *f)
 {
-    (void)nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)tap_rmtree(f->dir);
 }
 
 /* Runs SQL on the file with a connection of our own; returns the SQLite result. */

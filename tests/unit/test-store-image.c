@@ -178,8 +178,6 @@ int main(void)
     TEST(test_delete_removes_only_unshared_layers);
     TEST(test_image_in_use_is_busy);
     store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    (void)system(cmd);
+    (void)tap_rmtree(root);
     return tap_done();
 }

@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -446,12 +445,6 @@ static int registry_start(struct registry_proc *rp, bool auth)
     return -1;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)remove(path);
-    return 0;
-}
-
 static void registry_stop(struct registry_proc *rp)
 {
     if (rp->pid > 0) {
@@ -470,7 +463,7 @@ static void registry_stop(struct registry_proc *rp)
         rp->pid = 0;
     }
     if (rp->dir[0])
-        (void)nftw(rp->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        (void)tap_rmtree(rp->dir);
     rp->dir[0] = '\0';
 }
 

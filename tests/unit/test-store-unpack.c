@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -269,12 +268,6 @@ static void fx_init(struct fx *f)
         abort();
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)remove(path);
-    return 0;
-}
-
 /* Takes a fixture already done or never initialized: also a cleanup function, so that a
  * failed ASSERT leaves nothing behind. */
 static void fx_done(struct fx *f)
@@ -282,7 +275,7 @@ static void fx_done(struct fx *f)
     if (!f->dir[0])
         return;
     f->dest_fd = safe_close(f->dest_fd);
-    (void)nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)tap_rmtree(f->dir);
     f->dir[0] = '\0';
 }
 
