@@ -60,7 +60,7 @@ static int lookup(json_t *obj, const char *key, bool required, json_type want,
 int iso_json_get_string(json_t *obj, const char *key, bool required, const char **ret,
                         struct iso_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int r = lookup(obj, key, required, JSON_STRING, "a string", &v, err);
     if (r > 0)
         *ret = json_string_value(v);
@@ -69,7 +69,7 @@ int iso_json_get_string(json_t *obj, const char *key, bool required, const char 
 
 int iso_json_get_int(json_t *obj, const char *key, bool required, int64_t *ret, struct iso_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int r = lookup(obj, key, required, JSON_INTEGER, "an integer", &v, err);
     if (r > 0)
         *ret = json_integer_value(v);
@@ -78,7 +78,7 @@ int iso_json_get_int(json_t *obj, const char *key, bool required, int64_t *ret, 
 
 int iso_json_get_bool(json_t *obj, const char *key, bool required, bool *ret, struct iso_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int r = lookup(obj, key, required, JSON_TRUE, "a boolean", &v, err);
     if (r > 0)
         *ret = json_is_true(v);
@@ -88,7 +88,7 @@ int iso_json_get_bool(json_t *obj, const char *key, bool required, bool *ret, st
 int iso_json_get_object(json_t *obj, const char *key, bool required, json_t **ret,
                         struct iso_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int r = lookup(obj, key, required, JSON_OBJECT, "an object", &v, err);
     if (r > 0)
         *ret = v;
@@ -98,7 +98,7 @@ int iso_json_get_object(json_t *obj, const char *key, bool required, json_t **re
 int iso_json_get_array(json_t *obj, const char *key, bool required, json_t **ret,
                        struct iso_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int r = lookup(obj, key, required, JSON_ARRAY, "an array", &v, err);
     if (r > 0)
         *ret = v;

@@ -161,7 +161,10 @@ static void copy_host_devices(struct rt_child *c, const char *host_dir, int devf
             if (mknodat(devfd, de->d_name, st.st_mode & (S_IFMT | 07777), st.st_rdev) < 0 &&
                 errno != EEXIST)
                 rt_child_die(c, errno, "mknod /dev/%s", de->d_name);
-            (void)fchownat(devfd, de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+            if (fchownat(devfd, de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0) {
+                /* Best effort: a node left root's keeps the host's mode, which is what
+                 * matters. */
+            }
         }
     }
     closedir(d);
@@ -229,8 +232,11 @@ static void setup_cgroup_v1(struct rt_child *c, unsigned long flags)
         if (fd < 0)
             continue;
         char *csave = NULL;
-        for (char *one = strtok_r(ctrls, ",", &csave); one; one = strtok_r(NULL, ",", &csave))
-            (void)symlinkat(dest + strlen("/sys/fs/cgroup/"), fd, one);
+        for (char *one = strtok_r(ctrls, ",", &csave); one; one = strtok_r(NULL, ",", &csave)) {
+            if (symlinkat(dest + strlen("/sys/fs/cgroup/"), fd, one) < 0) {
+                /* The image may have made it already: the one there stays. */
+            }
+        }
         close(fd);
     }
     if (flags & MS_RDONLY)

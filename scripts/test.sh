@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: unit, style and integration tests
 # with gcc; the unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer with
-# clang. Ends with the line "N passed, N failed" (TAP test cases across all runs).
+# clang; and compiles the release build that scripts/run.sh runs. Ends with the line
+# "N passed, N failed" (TAP test cases across all runs, and the release build).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test || exit 1
@@ -27,6 +28,13 @@ ninja -C build-asan || exit 1
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     meson test -C build-asan --no-rebuild --suite unit --print-errorlogs || status=1
 
+# The build scripts/run.sh makes (release: -O3, NDEBUG, _FORTIFY_SOURCE) warns about things the
+# others do not: compile it too, so that -Werror catches them here.
+steps=()
+if ! { setup build-release --buildtype=release && ninja -C build-release; }; then
+    steps+=(--failed="release build (scripts/run.sh's)")
+fi
+
 python3 tests/tap-summary.py build-test/meson-logs/testlog.json \
-    build-asan/meson-logs/testlog.json || status=1
+    build-asan/meson-logs/testlog.json "${steps[@]}" || status=1
 exit $status

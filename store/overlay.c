@@ -101,6 +101,7 @@ int store_overlay_options(struct store_layers *ls, const char *const *chain_ids,
         pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, ",upperdir=%s,workdir=%s", upperdir,
                                 workdir);
     assert(pos + 1 == len);
+    (void)len; /* read by the asserts only, which NDEBUG (release builds) removes */
     char *opts = strdup(buf);
     if (!opts)
         return iso_err_set(err, ENOMEM, "out of memory");

@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Counts TAP test cases in meson's testlog.json files and prints "N passed, N failed".
-A test program that failed without reporting a failing case counts as one failure."""
+A test program that failed without reporting a failing case counts as one failure, and so
+does each --failed=WHAT (a step that is not a test program, such as a build)."""
 import json
 import re
 import sys
 
 passed = failed = 0
-for path in sys.argv[1:]:
+steps = [a[len("--failed="):] for a in sys.argv[1:] if a.startswith("--failed=")]
+for what in steps:
+    print(f"not ok - {what}")
+failed += len(steps)
+for path in (a for a in sys.argv[1:] if not a.startswith("--failed=")):
     with open(path) as f:
         for line in f:
             t = json.loads(line)
