@@ -193,26 +193,14 @@ int ctl_cmd_login(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, ch
 
 int ctl_cmd_logout(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
     _cleanup_free_ char *server = NULL, *path = NULL;
     _cleanup_json_ json_t *config = NULL;
     struct iso_err err = {0};
-    int c, r;
+    int r;
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            ctl_cmd_help(cmd, stdout);
-            return CTL_EXIT_OK;
-        default:
-            return ctl_bad_option(cmd, argv, c);
-        }
-    }
+    r = ctl_parse_no_options(cmd, argc, argv);
+    if (r >= 0)
+        return r;
     if (argc - optind > 1)
         return ctl_usage_error(cmd, "requires at most 1 argument");
 

@@ -1085,21 +1085,11 @@ int ctl_cmd_rm(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char 
 static int simple_op(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv,
                      const char *suffix)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    int c;
+    int r;
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            ctl_cmd_help(cmd, stdout);
-            return CTL_EXIT_OK;
-        }
-        return ctl_bad_option(cmd, argv, c);
-    }
+    r = ctl_parse_no_options(cmd, argc, argv);
+    if (r >= 0)
+        return r;
     if (optind >= argc)
         return ctl_usage_error(cmd, "requires at least 1 argument");
     return each_container(cl, argc - optind, argv + optind, "POST", suffix, NULL);
@@ -1119,22 +1109,12 @@ int ctl_cmd_unpause(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, 
 
 int ctl_cmd_wait(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
     bool failed = false;
-    int c;
+    int r;
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            ctl_cmd_help(cmd, stdout);
-            return CTL_EXIT_OK;
-        }
-        return ctl_bad_option(cmd, argv, c);
-    }
+    r = ctl_parse_no_options(cmd, argc, argv);
+    if (r >= 0)
+        return r;
     if (optind >= argc)
         return ctl_usage_error(cmd, "requires at least 1 argument");
     for (int i = optind; i < argc; i++) {
@@ -1158,23 +1138,13 @@ int ctl_cmd_wait(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, cha
 
 int ctl_cmd_rename(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
     _cleanup_free_ char *target = NULL;
     struct iso_err err = {0};
-    int c;
+    int r;
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            ctl_cmd_help(cmd, stdout);
-            return CTL_EXIT_OK;
-        }
-        return ctl_bad_option(cmd, argv, c);
-    }
+    r = ctl_parse_no_options(cmd, argc, argv);
+    if (r >= 0)
+        return r;
     if (argc - optind != 2)
         return ctl_usage_error(cmd, "requires exactly 2 arguments");
     if (!*argv[optind + 1]) {
@@ -1191,26 +1161,16 @@ int ctl_cmd_rename(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, c
 
 int ctl_cmd_top(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
     _cleanup_free_ char *target = NULL, *ps_args = NULL;
     _cleanup_table_ struct ctl_table *table = NULL;
     _cleanup_json_ json_t *top = NULL;
     struct iso_err err = {0};
     json_t *titles, *procs;
-    int c, r;
+    int r;
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            ctl_cmd_help(cmd, stdout);
-            return CTL_EXIT_OK;
-        }
-        return ctl_bad_option(cmd, argv, c);
-    }
+    r = ctl_parse_no_options(cmd, argc, argv);
+    if (r >= 0)
+        return r;
     if (optind >= argc)
         return ctl_usage_error(cmd, "requires at least 1 argument");
 

@@ -660,28 +660,16 @@ int ctl_cmd_save(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, cha
 
 int ctl_cmd_tag(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
     _cleanup_(ctl_http_response_done) struct ctl_http_response resp = {0};
     _cleanup_free_ char *target = NULL, *repo = NULL;
     struct iso_err err = {0};
     const char *dst, *slash, *colon;
     struct ctl_ref ref;
-    int c;
+    int r;
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            ctl_cmd_help(cmd, stdout);
-            return CTL_EXIT_OK;
-        default:
-            return ctl_bad_option(cmd, argv, c);
-        }
-    }
+    r = ctl_parse_no_options(cmd, argc, argv);
+    if (r >= 0)
+        return r;
     if (argc - optind != 2)
         return ctl_usage_error(cmd, "requires exactly 2 arguments");
     dst = argv[optind + 1];

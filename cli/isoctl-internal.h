@@ -49,6 +49,9 @@ int ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...) _printf_(2,
 
 /* For the '?' or ':' that getopt_long() (with opterr = 0 and a leading "+:") returned. */
 int ctl_bad_option(const struct ctl_cmd *cmd, char **argv, int c);
+/* For a command whose only option is --help: -1 once argv is parsed (the operands start at
+ * optind), or the exit code to return (the help was printed, or a usage error). */
+int ctl_parse_no_options(const struct ctl_cmd *cmd, int argc, char **argv);
 
 /* Prints "isoctl: <err->msg>" on stderr; returns CTL_EXIT_ERROR. */
 int ctl_report(const struct iso_err *err);

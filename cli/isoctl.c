@@ -633,6 +633,26 @@ int ctl_prune_confirm(const struct ctl_cmd *cmd, bool force, const char *warning
     return ctl_report(&err);
 }
 
+int ctl_parse_no_options(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int c;
+
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            ctl_cmd_help(cmd, stdout);
+            return CTL_EXIT_OK;
+        }
+        return ctl_bad_option(cmd, argv, c);
+    }
+    return -1;
+}
+
 int ctl_oom(void)
 {
     fputs("isoctl: out of memory\n", stderr);
