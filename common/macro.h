@@ -32,6 +32,13 @@ static inline int safe_close(int fd)
     return -1;
 }
 
+/* Closes both ends of a pipe or socket pair (either may be -1) and sets them to -1. */
+static inline void safe_close_pair(int fds[2])
+{
+    fds[0] = safe_close(fds[0]);
+    fds[1] = safe_close(fds[1]);
+}
+
 static inline void closep(int *fd)
 {
     safe_close(*fd);

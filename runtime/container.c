@@ -1001,8 +1001,7 @@ int rt_container_start(const struct rt_spec *spec, const struct rt_stdio *stdio,
         return iso_err_set_errno(err, errno, "socketpair");
     if (pipe2(errp, O_CLOEXEC) < 0) {
         r = iso_err_set_errno(err, errno, "pipe");
-        close(syncp[0]);
-        close(syncp[1]);
+        safe_close_pair(syncp);
         return r;
     }
 
@@ -1020,10 +1019,8 @@ int rt_container_start(const struct rt_spec *spec, const struct rt_stdio *stdio,
     long pid = syscall(SYS_clone3, &args, sizeof(args));
     if (pid < 0) {
         r = iso_err_set_errno(err, errno, "clone3");
-        close(syncp[0]);
-        close(syncp[1]);
-        close(errp[0]);
-        close(errp[1]);
+        safe_close_pair(syncp);
+        safe_close_pair(errp);
         return r;
     }
     if (pid == 0) {

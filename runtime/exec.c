@@ -189,30 +189,17 @@ int rt_exec_start(const struct rt_spec *spec, int init_pidfd, const char *const 
     ssize_t n;
 
     *ret_exit_code = 125;
-    if (pipe2(errp, O_CLOEXEC) < 0)
-        return iso_err_set_errno(err, errno, "pipe");
-    if (pipe2(pidp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0 ||
-        (spec->terminal && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cons) < 0)) {
+    pid_t pid = -1;
+    if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(pidp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0 ||
+        (spec->terminal && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cons) < 0))
         r = iso_err_set_errno(err, errno, "pipe");
-        close(errp[0]);
-        close(errp[1]);
-        safe_close(pidp[0]);
-        safe_close(pidp[1]);
-        safe_close(syncp[0]);
-        safe_close(syncp[1]);
-        return r;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
+    else if ((pid = fork()) < 0)
         r = iso_err_set_errno(err, errno, "fork");
-        close(errp[0]);
-        close(errp[1]);
-        close(pidp[0]);
-        close(pidp[1]);
-        close(syncp[0]);
-        close(syncp[1]);
-        safe_close(cons[0]);
-        safe_close(cons[1]);
+    if (pid < 0) {
+        safe_close_pair(errp);
+        safe_close_pair(pidp);
+        safe_close_pair(syncp);
+        safe_close_pair(cons);
         return r;
     }
     if (pid == 0) {
