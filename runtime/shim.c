@@ -389,23 +389,29 @@ static void stdin_feed(struct io *io, const char *data, size_t len)
     io->in_len += len;
 }
 
-/* A client's stdin ended. With stdin_once the container's stdin ends too (after what is
- * queued); with a pty there is nothing to close, the client's input just stops, as with
- * containerd. */
+/* The input of a process ended: its stdin pipe closes once what is queued is written; with a
+ * pty there is nothing to close, the input just stops, as with containerd. */
+static void stdin_end(struct io *io, bool terminal)
+{
+    if (io->in_fd < 0)
+        return;
+    if (terminal) {
+        io->in_fd = -1;
+        io->in_buf = (free(io->in_buf), NULL);
+        io->in_len = 0;
+        return;
+    }
+    io->in_closing = true;
+    if (io->in_len == 0)
+        stdin_close(io);
+}
+
+/* A client's stdin ended. With stdin_once the container's stdin ends too. */
 static void client_stdin_eof(struct shim *s, struct client *c)
 {
     c->in_done = true;
-    if (!c->in || !s->stdin_once || s->io.in_fd < 0)
-        return;
-    if (s->terminal) {
-        s->io.in_fd = -1;
-        s->io.in_buf = (free(s->io.in_buf), NULL);
-        s->io.in_len = 0;
-        return;
-    }
-    s->io.in_closing = true;
-    if (s->io.in_len == 0)
-        stdin_close(&s->io);
+    if (c->in && s->stdin_once)
+        stdin_end(&s->io, s->terminal);
 }
 
 /* ---- docker exec ---- */
@@ -548,17 +554,8 @@ static void exec_input(struct exec *x, struct client *c, const char *data, size_
         return;
     }
     c->in_done = true;
-    if (!x->stdin_open || x->io.in_fd < 0)
-        return;
-    if (x->terminal) {
-        x->io.in_fd = -1;
-        x->io.in_buf = (free(x->io.in_buf), NULL);
-        x->io.in_len = 0;
-        return;
-    }
-    x->io.in_closing = true;
-    if (x->io.in_len == 0)
-        stdin_close(&x->io);
+    if (x->stdin_open)
+        stdin_end(&x->io, x->terminal);
 }
 
 static void exec_output(struct exec *x, int *fdp, enum shim_stream stream)
