@@ -27,13 +27,11 @@ machinery of bench/containers.py, which this script imports).
 Environment: BUILD (meson build dir, default build/), ISOD_BIN, ISOCTL, HTTPLOAD, DOCKER (the
 docker client, default Debian's /usr/bin/docker, which matches dockerd)."""
 import argparse
-import atexit
 import http.client
 import json
 import math
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -301,26 +299,15 @@ def main():
     a.concurrent = 1
 
     b = cb.Bench(a)
-    atexit.register(b.cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
-    try:
-        return bench(b, a)
-    except BenchError as ex:
-        log(f"error: {ex}")
-        return 1
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    finally:
-        log("cleaning up")
-        b.cleanup()
+
+    def remove_again():
         if os.path.exists(b.tmp):    # remounted by a late podman cleanup: once more
             wait_for_users(b.tmp, 30)
             cb.unmount_under(b.tmp)
             shutil.rmtree(b.tmp, ignore_errors=True)
             if os.path.exists(b.tmp):
                 log(f"warning: cannot remove {b.tmp}")
+    return cb.run_guarded(b, lambda: bench(b, a), log, remove_again)
 
 
 def find_httpload(b):

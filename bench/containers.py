@@ -869,11 +869,17 @@ def main():
                              "--no-install-recommends crun podman docker.io")
 
     b = Bench(a)
+    return run_guarded(b, lambda: bench(b, a, only), log)
+
+
+def run_guarded(b, fn, log, after=None):
+    """fn()'s exit code, with b cleaned up however the run ends (an error, ^C, SIGTERM,
+    SIGHUP); then after(), if given."""
     atexit.register(b.cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     try:
-        return bench(b, a, only)
+        return fn()
     except BenchError as ex:
         log(f"error: {ex}")
         return 1
@@ -883,6 +889,8 @@ def main():
     finally:
         log("cleaning up")
         b.cleanup()
+        if after:
+            after()
 
 
 def bench(b, a, only):
