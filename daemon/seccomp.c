@@ -29,6 +29,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -761,20 +762,26 @@ int eng_seccomp_compile(const char *profile_json, size_t len, uint64_t caps, int
  * The compiler's version, the profile (hashed by scripts/embed.py when isod is built),
  * libseccomp's version (the library may be upgraded under isod) and the kernel's release (for
  * the syscalls it knows). */
-static int cache_tag(char *buf, size_t size, struct iso_err *err)
+static char tag_value[256];
+static int tag_error;
+/* Computed once: the inputs do not change while isod runs, and every start asks. */
+static pthread_once_t tag_once = PTHREAD_ONCE_INIT;
+
+static void tag_compute(void)
 {
     const struct scmp_version *v = seccomp_version();
     struct utsname u;
 
-    if (uname(&u) < 0)
-        return iso_err_set_errno(err, errno, "seccomp: uname");
+    if (uname(&u) < 0) {
+        tag_error = -errno;
+        return;
+    }
     /* A release string is not ours to trust with a path. */
     for (char *p = u.release; *p; p++)
         if (*p == '/')
             *p = '_';
-    snprintf(buf, size, "%s-%.16s-libseccomp%u.%u.%u-%s", COMPILER_VERSION,
+    snprintf(tag_value, sizeof(tag_value), "%s-%.16s-libseccomp%u.%u.%u-%s", COMPILER_VERSION,
              ENG_SECCOMP_DEFAULT_JSON_SHA256, v->major, v->minor, v->micro, u.release);
-    return 0;
 }
 
 /* Removes the cache files of other tags (an older isod, libseccomp or kernel): after an
@@ -803,12 +810,12 @@ int eng_seccomp_default_path(const char *cache_dir, uint64_t caps, char **ret_pa
 {
     _cleanup_free_ char *path = NULL, *tmp = NULL;
     _cleanup_close_ int fd = -1;
-    char tag[256];
+    const char *tag = tag_value;
     int r;
 
-    r = cache_tag(tag, sizeof(tag), err);
-    if (r < 0)
-        return r;
+    (void)pthread_once(&tag_once, tag_compute);
+    if (tag_error < 0)
+        return iso_err_set_errno(err, -tag_error, "seccomp: uname");
     path = iso_strprintf("%s/default-%016" PRIx64 "-%s.bpf", cache_dir, caps, tag);
     if (!path)
         return iso_err_set(err, ENOMEM, "out of memory");
