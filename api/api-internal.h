@@ -93,6 +93,9 @@ void api_reply_errorf(struct api_req *req, unsigned status, const char *fmt, ...
 
 /* Query parameter or NULL. */
 const char *api_query(struct api_req *req, const char *key);
+/* A boolean query parameter: true only for a true value ("1", "true", ...); absent or not a
+ * boolean is false. */
+bool api_query_bool(struct api_req *req, const char *key);
 /* The path parameter i of the route pattern. */
 const char *api_param(struct api_req *req, size_t i);
 

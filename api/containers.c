@@ -59,16 +59,6 @@ static int parse_filters(struct api_req *req, json_t **ret)
     return 0;
 }
 
-static bool query_bool(struct api_req *req, const char *key)
-{
-    const char *v = api_query(req, key);
-    bool b = false;
-
-    if (v && iso_parse_bool(v, &b) < 0)
-        return false;
-    return b;
-}
-
 /* ---- POST /containers/create ---- */
 
 void api_containers_create(struct api_req *req)
@@ -103,18 +93,18 @@ void api_containers_list(struct api_req *req)
     }
     if (parse_filters(req, &filters) < 0)
         return;
-    if (!query_bool(req, "size")) {
+    if (!api_query_bool(req, "size")) {
         char *text;
         size_t len;
-        if (eng_ctr_list_text(req->eng, query_bool(req, "all"), (int)limit, filters, &text, &len,
-                              &err) < 0) {
+        if (eng_ctr_list_text(req->eng, api_query_bool(req, "all"), (int)limit, filters, &text,
+                              &len, &err) < 0) {
             api_reply_error(req, &err);
             return;
         }
         api_reply_owned(req, MHD_HTTP_OK, "application/json", text, len);
         return;
     }
-    if (eng_ctr_list(req->eng, query_bool(req, "all"), (int)limit, true, filters, &list, &err) <
+    if (eng_ctr_list(req->eng, api_query_bool(req, "all"), (int)limit, true, filters, &list, &err) <
         0) {
         api_reply_error(req, &err);
         return;
@@ -131,7 +121,7 @@ void api_containers_inspect(struct api_req *req)
         api_reply_error(req, &err);
         return;
     }
-    if (query_bool(req, "size")) {
+    if (api_query_bool(req, "size")) {
         json_object_set_new(j, "SizeRw", json_integer(0));
         json_object_set_new(j, "SizeRootFs", json_integer(0));
     }
@@ -246,7 +236,7 @@ static int do_restart(struct api_req *req, const char *id, eng_done_fn done, voi
 static int do_remove(struct api_req *req, const char *id, eng_done_fn done, void *ud,
                      struct iso_err *err)
 {
-    return eng_ctr_remove(req->eng, id, query_bool(req, "force"), done, ud, err);
+    return eng_ctr_remove(req->eng, id, api_query_bool(req, "force"), done, ud, err);
 }
 
 void api_containers_start(struct api_req *req)

@@ -45,13 +45,6 @@ static ssize_t base64_decode(const char *in, char *out, size_t out_size)
     return (ssize_t)n;
 }
 
-static bool query_bool(struct api_req *req, const char *key)
-{
-    const char *v = api_query(req, key);
-    bool b = false;
-    return v && iso_parse_bool(v, &b) == 0 && b;
-}
-
 /* Docker's filters parameter: {"key": ["v", ...]} or the older {"key": {"v": true}}. Returns
  * the values of key as a new array (empty when absent), NULL after replying 400. */
 static json_t *filter_values(struct api_req *req, json_t *filters, const char *key)
@@ -356,7 +349,7 @@ void api_images_delete(struct api_req *req)
     struct iso_err err = {0};
     json_t *out = json_array();
 
-    if (eng_image_remove(req->eng, api_param(req, 0), query_bool(req, "force"), rmi_item, out,
+    if (eng_image_remove(req->eng, api_param(req, 0), api_query_bool(req, "force"), rmi_item, out,
                          &err) < 0) {
         json_decref(out);
         api_reply_error(req, &err);
@@ -668,7 +661,7 @@ void api_images_load(struct api_req *req)
         api_reply_errorf(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    c->quiet = query_bool(req, "quiet");
+    c->quiet = api_query_bool(req, "quiet");
     req->body_fd = safe_close(req->body_fd);
     path = TAKE_PTR(req->body_path);
     if (eng_image_load(req->eng, path, load_progress, load_done, c, &err) < 0) {

@@ -142,6 +142,14 @@ const char *api_query(struct api_req *req, const char *key)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+bool api_query_bool(struct api_req *req, const char *key)
+{
+    const char *v = api_query(req, key);
+    bool b = false;
+
+    return v && iso_parse_bool(v, &b) == 0 && b;
+}
+
 const char *api_param(struct api_req *req, size_t i)
 {
     return i < req->match.n_params ? req->match.params[i] : NULL;
