@@ -31,12 +31,6 @@ enum {
     RUN_EXIT_NOT_FOUND = 127,
 };
 
-static const char *str(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    return s ? s : "";
-}
-
 /* "/containers/<name><suffix>", name path-escaped. NULL on OOM. */
 static char *ctr_target(const char *name, const char *suffix)
 {
@@ -243,20 +237,6 @@ static void session_done(struct session *s)
     s->pre = NULL;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static void forward_signal(struct session *s, int sig)
 {
     _cleanup_free_ char *target = ctr_target(s->id, "/kill");
@@ -368,7 +348,7 @@ static int session_pump(struct session *s, struct iso_err *err)
                     return 1;
                 out = filtered;
             }
-            if (n <= 0 || send_all(s->sock, out, (size_t)len) < 0) {
+            if (n <= 0 || ctl_send_all(s->sock, out, (size_t)len) < 0) {
                 /* End of our input: the container's stdin is closed (StdinOnce), its output
                  * keeps coming until it exits. */
                 stdin_open = false;
@@ -541,12 +521,12 @@ static int create_container(struct ctl_client *cl, const struct ctl_run_opts *o,
     }
     if (r < 0)
         return r;
-    if (!*str(resp, "Id"))
+    if (!*ctl_str(resp, "Id"))
         return iso_err_set(err, EBADMSG, "POST /containers/create: no Id in the answer");
     warnings = json_object_get(resp, "Warnings");
     for (size_t i = 0; i < json_array_size(warnings); i++)
         fprintf(stderr, "WARNING: %s\n", json_string_value(json_array_get(warnings, i)));
-    snprintf(id, id_size, "%s", str(resp, "Id"));
+    snprintf(id, id_size, "%s", ctl_str(resp, "Id"));
     return 0;
 }
 
@@ -681,7 +661,7 @@ int ctl_cmd_start(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, ch
     bool auto_remove =
         json_is_true(json_object_get(json_object_get(info, "HostConfig"), "AutoRemove"));
     fflush(stdout);
-    return attach_and_start(cl, str(info, "Id"), tty, in, true, auto_remove, true, false, &err);
+    return attach_and_start(cl, ctl_str(info, "Id"), tty, in, true, auto_remove, true, false, &err);
 }
 
 int ctl_cmd_attach(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv)
@@ -741,7 +721,7 @@ int ctl_cmd_attach(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, c
         return CTL_EXIT_ERROR;
     }
     fflush(stdout);
-    return attach_and_start(cl, str(info, "Id"), tty, in, sig_proxy, false, false, false, &err);
+    return attach_and_start(cl, ctl_str(info, "Id"), tty, in, sig_proxy, false, false, false, &err);
 }
 
 /* ---- exec ---- */
@@ -868,7 +848,7 @@ int ctl_cmd_exec(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, cha
         .body_len = strlen(text)};
     if (ctl_client_call_json(cl, &req, &created, &err) < 0)
         return ctl_report(&err);
-    const char *id = str(created, "Id");
+    const char *id = ctl_str(created, "Id");
     esc = ctl_path_escape(id);
     base = esc ? iso_strprintf("/exec/%s", esc) : NULL;
     start = base ? iso_strprintf("%s/start", base) : NULL;
@@ -1288,7 +1268,7 @@ int ctl_cmd_logs(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, cha
         return ctl_report(&err);
     bool tty = json_is_true(json_object_get(json_object_get(info, "Config"), "Tty"));
 
-    target = ctr_target(str(info, "Id"), "/logs");
+    target = ctr_target(ctl_str(info, "Id"), "/logs");
     if (!target || ctl_target_add(&target, "stdout", "1") < 0 ||
         ctl_target_add(&target, "stderr", "1") < 0 ||
         (since && ctl_target_add(&target, "since", since_ts) < 0) ||
@@ -1458,7 +1438,7 @@ static char *go_quote(const char *s)
 /* docker's ContainerContext.Image(): the image as given, shortened when truncating. */
 static void ps_image(json_t *ctr, bool trunc, char *buf, size_t size)
 {
-    const char *image = str(ctr, "Image");
+    const char *image = ctl_str(ctr, "Image");
     char a[80], b[80], repo[CTL_REF_STR_MAX];
     struct ctl_ref ref;
 
@@ -1467,7 +1447,7 @@ static void ps_image(json_t *ctr, bool trunc, char *buf, size_t size)
         return;
     }
     if (trunc) {
-        ctl_short_id(str(ctr, "ImageID"), a, sizeof(a));
+        ctl_short_id(ctl_str(ctr, "ImageID"), a, sizeof(a));
         ctl_short_id(image, b, sizeof(b));
         if (streq(a, b)) {
             snprintf(buf, size, "%s", a);
@@ -1529,7 +1509,7 @@ static char *ps_ports(json_t *ctr)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         json_t *p = json_array_get(ports, i);
-        const char *ip = str(p, "IP"), *type = str(p, "Type");
+        const char *ip = ctl_str(p, "IP"), *type = ctl_str(p, "Type");
         json_int_t priv = json_integer_value(json_object_get(p, "PrivatePort"));
         json_int_t pub = json_integer_value(json_object_get(p, "PublicPort"));
 
@@ -1604,10 +1584,10 @@ static json_t *ps_row_json(json_t *ctr, const char *id, const char *image, const
         return NULL;
     for (size_t i = 0; i < json_array_size(m); i++) {
         json_t *mt = json_array_get(m, i);
-        const char *name = *str(mt, "Name") ? str(mt, "Name") : str(mt, "Source");
+        const char *name = *ctl_str(mt, "Name") ? ctl_str(mt, "Name") : ctl_str(mt, "Source");
         _cleanup_free_ char *shown = trunc ? ctl_ellipsis(name, 15) : strdup(name);
         char *joined;
-        if (streq(str(mt, "Driver"), "local"))
+        if (streq(ctl_str(mt, "Driver"), "local"))
             local++;
         if (!shown)
             return NULL;
@@ -1633,7 +1613,7 @@ static json_t *ps_row_json(json_t *ctr, const char *id, const char *image, const
                      "Command", command, "CreatedAt", created, "ID", id, "Image", image, "Labels",
                      labels, "LocalVolumes", local_s, "Mounts", mounts, "Names", names, "Networks",
                      networks, "Ports", ports, "RunningFor", since, "Size", size, "State",
-                     str(ctr, "State"), "Status", str(ctr, "Status"));
+                     ctl_str(ctr, "State"), "Status", ctl_str(ctr, "Status"));
 }
 
 int ctl_cmd_ps(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char **argv)
@@ -1730,14 +1710,15 @@ int ctl_cmd_ps(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char 
         char id[160], image[2 * CTL_REF_STR_MAX], since[64];
 
         if (no_trunc)
-            snprintf(id, sizeof(id), "%s", str(ctr, "Id"));
+            snprintf(id, sizeof(id), "%s", ctl_str(ctr, "Id"));
         else
-            ctl_short_id(str(ctr, "Id"), id, sizeof(id));
+            ctl_short_id(ctl_str(ctr, "Id"), id, sizeof(id));
         if (quiet) {
             printf("%s\n", id);
             continue;
         }
-        cmdline = no_trunc ? strdup(str(ctr, "Command")) : ctl_ellipsis(str(ctr, "Command"), 20);
+        cmdline =
+            no_trunc ? strdup(ctl_str(ctr, "Command")) : ctl_ellipsis(ctl_str(ctr, "Command"), 20);
         quoted = cmdline ? go_quote(cmdline) : NULL;
         names = ps_names(ctr, !no_trunc);
         ports = ps_ports(ctr);
@@ -1755,8 +1736,8 @@ int ctl_cmd_ps(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, char 
             printf("%s\n", text);
             continue;
         }
-        r = ctl_table_add(
-            table, (const char *[]){id, image, quoted, since, str(ctr, "Status"), ports, names});
+        r = ctl_table_add(table, (const char *[]){id, image, quoted, since, ctl_str(ctr, "Status"),
+                                                  ports, names});
     }
     if (r < 0)
         return ctl_oom();

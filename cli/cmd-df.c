@@ -10,17 +10,6 @@
 #include "common/json.h"
 #include "common/util.h"
 
-static const char *str(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    return s ? s : "";
-}
-
-static json_int_t num(json_t *obj, const char *key)
-{
-    return json_integer_value(json_object_get(obj, key));
-}
-
 /* One line of the summary. */
 struct usage {
     const char *type;
@@ -30,7 +19,7 @@ struct usage {
 
 static bool container_active(json_t *ctr)
 {
-    const char *state = str(ctr, "State");
+    const char *state = ctl_str(ctr, "State");
 
     return strstr(state, "running") || strstr(state, "paused") || strstr(state, "restarting");
 }
@@ -41,16 +30,16 @@ static struct usage image_usage(json_t *df)
     struct usage u = {.type = "Images", .total = json_array_size(images)};
     int64_t used = 0;
 
-    u.size = num(df, "LayersSize");
+    u.size = ctl_num(df, "LayersSize");
     for (size_t i = 0; i < u.total; i++) {
         json_t *img = json_array_get(images, i);
-        json_int_t ctrs = num(img, "Containers");
+        json_int_t ctrs = ctl_num(img, "Containers");
 
         if (ctrs > 0)
             u.active++;
         /* What in-use images hold alone cannot be reclaimed; unknown (-1) sizes are skipped. */
-        if (ctrs != 0 && num(img, "Size") != -1 && num(img, "SharedSize") != -1)
-            used += num(img, "Size") - num(img, "SharedSize");
+        if (ctrs != 0 && ctl_num(img, "Size") != -1 && ctl_num(img, "SharedSize") != -1)
+            used += ctl_num(img, "Size") - ctl_num(img, "SharedSize");
     }
     u.reclaimable = u.size - used;
     return u;
@@ -66,8 +55,8 @@ static struct usage container_usage(json_t *df)
         if (container_active(c))
             u.active++;
         else
-            u.reclaimable += num(c, "SizeRw");
-        u.size += num(c, "SizeRw");
+            u.reclaimable += ctl_num(c, "SizeRw");
+        u.size += ctl_num(c, "SizeRw");
     }
     return u;
 }
@@ -79,16 +68,16 @@ static struct usage volume_usage(json_t *df)
 
     for (size_t i = 0; i < u.total; i++) {
         json_t *ud = json_object_get(json_array_get(vols, i), "UsageData");
-        int64_t size = num(ud, "Size");
+        int64_t size = ctl_num(ud, "Size");
 
         if (!json_is_object(ud))
             continue;
-        if (num(ud, "RefCount") > 0)
+        if (ctl_num(ud, "RefCount") > 0)
             u.active++;
         if (size == -1)
             continue;
         u.size += size;
-        if (num(ud, "RefCount") <= 0)
+        if (ctl_num(ud, "RefCount") <= 0)
             u.reclaimable += size;
     }
     return u;
@@ -108,9 +97,9 @@ static struct usage build_cache_usage(json_t *df)
             u.active++;
         if (shared)
             continue;
-        u.size += num(rec, "Size");
+        u.size += ctl_num(rec, "Size");
         if (!in_use)
-            u.reclaimable += num(rec, "Size");
+            u.reclaimable += ctl_num(rec, "Size");
     }
     return u;
 }
@@ -148,19 +137,19 @@ static int print_verbose(json_t *df, int64_t now)
     for (size_t i = 0; r >= 0 && i < rows.n; i++) {
         json_t *img = rows.v[i].img;
         char id[32], since[64], shared[32], unique[32], count[32];
-        json_int_t sh = num(img, "SharedSize");
+        json_int_t sh = ctl_num(img, "SharedSize");
 
-        ctl_short_id(str(img, "Id"), id, sizeof(id));
-        ctl_format_since(num(img, "Created"), now, since, sizeof(since));
-        ctl_format_size(num(img, "Size"), 3, size, sizeof(size));
+        ctl_short_id(ctl_str(img, "Id"), id, sizeof(id));
+        ctl_format_since(ctl_num(img, "Created"), now, since, sizeof(since));
+        ctl_format_size(ctl_num(img, "Size"), 3, size, sizeof(size));
         if (sh == -1) {
             snprintf(shared, sizeof(shared), "N/A");
             snprintf(unique, sizeof(unique), "N/A");
         } else {
             ctl_format_size(sh, 3, shared, sizeof(shared));
-            ctl_format_size(num(img, "Size") - sh, 3, unique, sizeof(unique));
+            ctl_format_size(ctl_num(img, "Size") - sh, 3, unique, sizeof(unique));
         }
-        snprintf(count, sizeof(count), "%" JSON_INTEGER_FORMAT, num(img, "Containers"));
+        snprintf(count, sizeof(count), "%" JSON_INTEGER_FORMAT, ctl_num(img, "Containers"));
         r = ctl_table_add(imgs, (const char *[]){rows.v[i].repo, rows.v[i].tag, id, since, size,
                                                  shared, unique, count});
     }
@@ -174,7 +163,7 @@ static int print_verbose(json_t *df, int64_t now)
     for (size_t i = 0; r >= 0 && i < json_array_size(list); i++) {
         json_t *c = json_array_get(list, i), *mounts = json_object_get(c, "Mounts");
         json_t *names = json_object_get(c, "Names");
-        _cleanup_free_ char *quoted = iso_strprintf("\"%s\"", str(c, "Command"));
+        _cleanup_free_ char *quoted = iso_strprintf("\"%s\"", ctl_str(c, "Command"));
         _cleanup_free_ char *cmdline = quoted ? ctl_ellipsis(quoted, 20) : NULL;
         char id[32], since[64], nvols[16], name[256] = "";
         size_t n_local = 0;
@@ -182,7 +171,7 @@ static int print_verbose(json_t *df, int64_t now)
         if (!cmdline)
             return -ENOMEM;
         for (size_t m = 0; m < json_array_size(mounts); m++)
-            if (streq(str(json_array_get(mounts, m), "Driver"), "local"))
+            if (streq(ctl_str(json_array_get(mounts, m), "Driver"), "local"))
                 n_local++;
         snprintf(nvols, sizeof(nvols), "%zu", n_local);
         for (size_t n = 0; n < json_array_size(names); n++) {
@@ -191,11 +180,11 @@ static int print_verbose(json_t *df, int64_t now)
                 snprintf(name + strlen(name), sizeof(name) - strlen(name), "%s%s", *name ? "," : "",
                          nm[0] == '/' ? nm + 1 : nm);
         }
-        ctl_short_id(str(c, "Id"), id, sizeof(id));
-        ctl_format_since(num(c, "Created"), now, since, sizeof(since));
-        ctl_format_size(num(c, "SizeRw"), 3, size, sizeof(size));
-        r = ctl_table_add(ctrs, (const char *[]){id, str(c, "Image"), cmdline, nvols, size, since,
-                                                 str(c, "Status"), name});
+        ctl_short_id(ctl_str(c, "Id"), id, sizeof(id));
+        ctl_format_since(ctl_num(c, "Created"), now, since, sizeof(since));
+        ctl_format_size(ctl_num(c, "SizeRw"), 3, size, sizeof(size));
+        r = ctl_table_add(ctrs, (const char *[]){id, ctl_str(c, "Image"), cmdline, nvols, size,
+                                                 since, ctl_str(c, "Status"), name});
     }
 
     if (r >= 0)
@@ -205,12 +194,12 @@ static int print_verbose(json_t *df, int64_t now)
         json_t *v = json_array_get(list, i), *ud = json_object_get(v, "UsageData");
         char links[32];
 
-        snprintf(links, sizeof(links), "%" JSON_INTEGER_FORMAT, num(ud, "RefCount"));
-        if (!json_is_object(ud) || num(ud, "Size") == -1)
+        snprintf(links, sizeof(links), "%" JSON_INTEGER_FORMAT, ctl_num(ud, "RefCount"));
+        if (!json_is_object(ud) || ctl_num(ud, "Size") == -1)
             snprintf(size, sizeof(size), "N/A");
         else
-            ctl_format_size(num(ud, "Size"), 3, size, sizeof(size));
-        r = ctl_table_add(vols, (const char *[]){str(v, "Name"), links, size});
+            ctl_format_size(ctl_num(ud, "Size"), 3, size, sizeof(size));
+        r = ctl_table_add(vols, (const char *[]){ctl_str(v, "Name"), links, size});
     }
 
     if (r >= 0)
@@ -221,14 +210,14 @@ static int print_verbose(json_t *df, int64_t now)
         json_t *b = json_array_get(list, i);
         char id[32], usage[32];
 
-        snprintf(id, sizeof(id), "%.12s", str(b, "ID"));
-        snprintf(usage, sizeof(usage), "%" JSON_INTEGER_FORMAT, num(b, "UsageCount"));
-        ctl_format_size(num(b, "Size"), 3, size, sizeof(size));
+        snprintf(id, sizeof(id), "%.12s", ctl_str(b, "ID"));
+        snprintf(usage, sizeof(usage), "%" JSON_INTEGER_FORMAT, ctl_num(b, "UsageCount"));
+        ctl_format_size(ctl_num(b, "Size"), 3, size, sizeof(size));
         /* CreatedAt and LastUsedAt are RFC 3339 strings; they are shown as they come. */
         r = ctl_table_add(
-            cache,
-            (const char *[]){id, str(b, "Type"), size, str(b, "CreatedAt"), str(b, "LastUsedAt"),
-                             usage, json_is_true(json_object_get(b, "Shared")) ? "true" : "false"});
+            cache, (const char *[]){id, ctl_str(b, "Type"), size, ctl_str(b, "CreatedAt"),
+                                    ctl_str(b, "LastUsedAt"), usage,
+                                    json_is_true(json_object_get(b, "Shared")) ? "true" : "false"});
     }
     if (r < 0)
         return r;

@@ -19,17 +19,6 @@
 #include "common/util.h"
 
 /* A string field for display: "" when missing or not a string. */
-static const char *str(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    return s ? s : "";
-}
-
-static json_int_t num(json_t *obj, const char *key)
-{
-    return json_integer_value(json_object_get(obj, key));
-}
-
 /* The columns of the terminal on fd, 0 when unknown. */
 static unsigned term_width(int fd)
 {
@@ -287,12 +276,12 @@ static void format_id(const char *id, bool no_trunc, char *buf, size_t size)
 static json_t *image_row_json(const struct ctl_image_row *row, bool no_trunc, int64_t now)
 {
     char id[160], created[64], since[64], size[32], shared[32], unique[32], virt[32], ctrs[32];
-    json_int_t sz = num(row->img, "Size"), sh = num(row->img, "SharedSize");
+    json_int_t sz = ctl_num(row->img, "Size"), sh = ctl_num(row->img, "SharedSize");
     json_t *cnt = json_object_get(row->img, "Containers");
 
-    format_id(str(row->img, "Id"), no_trunc, id, sizeof(id));
-    ctl_format_time(num(row->img, "Created"), created, sizeof(created));
-    ctl_format_since(num(row->img, "Created"), now, since, sizeof(since));
+    format_id(ctl_str(row->img, "Id"), no_trunc, id, sizeof(id));
+    ctl_format_time(ctl_num(row->img, "Created"), created, sizeof(created));
+    ctl_format_since(ctl_num(row->img, "Created"), now, since, sizeof(since));
     ctl_format_size(sz, 3, size, sizeof(size));
     ctl_format_size(sz, 4, virt, sizeof(virt));
     if (sh == -1 || !json_is_integer(json_object_get(row->img, "SharedSize"))) {
@@ -401,7 +390,7 @@ int ctl_cmd_images(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, c
         const struct ctl_image_row *row = &rows.v[i];
         char id[160], since[64], size[32];
 
-        format_id(str(row->img, "Id"), no_trunc, id, sizeof(id));
+        format_id(ctl_str(row->img, "Id"), no_trunc, id, sizeof(id));
         if (quiet) {
             printf("%s\n", id);
             continue;
@@ -414,8 +403,8 @@ int ctl_cmd_images(struct ctl_client *cl, const struct ctl_cmd *cmd, int argc, c
                 print_json_line(o);
             continue;
         }
-        ctl_format_since(num(row->img, "Created"), now, since, sizeof(since));
-        ctl_format_size(num(row->img, "Size"), 3, size, sizeof(size));
+        ctl_format_since(ctl_num(row->img, "Created"), now, since, sizeof(since));
+        ctl_format_size(ctl_num(row->img, "Size"), 3, size, sizeof(size));
         if (digests)
             r = ctl_table_add(table,
                               (const char *[]){row->repo, row->tag, row->digest, id, since, size});
@@ -438,10 +427,10 @@ static void print_deleted(json_t *items, bool lowercase)
 {
     for (size_t i = 0; i < json_array_size(items); i++) {
         json_t *it = json_array_get(items, i);
-        if (*str(it, "Untagged"))
-            printf("%s: %s\n", lowercase ? "untagged" : "Untagged", str(it, "Untagged"));
-        if (*str(it, "Deleted"))
-            printf("%s: %s\n", lowercase ? "deleted" : "Deleted", str(it, "Deleted"));
+        if (*ctl_str(it, "Untagged"))
+            printf("%s: %s\n", lowercase ? "untagged" : "Untagged", ctl_str(it, "Untagged"));
+        if (*ctl_str(it, "Deleted"))
+            printf("%s: %s\n", lowercase ? "deleted" : "Deleted", ctl_str(it, "Deleted"));
     }
 }
 
@@ -819,9 +808,9 @@ int ctl_cmd_image_history(struct ctl_client *cl, const struct ctl_cmd *cmd, int 
     r = ctl_table_add(table, (const char *[]){"IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"});
     for (size_t i = 0; r >= 0 && i < json_array_size(hist); i++) {
         json_t *h = json_array_get(hist, i);
-        _cleanup_free_ char *by = strdup(str(h, "CreatedBy")), *shown = NULL;
+        _cleanup_free_ char *by = strdup(ctl_str(h, "CreatedBy")), *shown = NULL;
         char id[160], created[64], created_at[64], size[32];
-        int64_t t = num(h, "Created");
+        int64_t t = ctl_num(h, "Created");
 
         if (!by)
             return ctl_oom();
@@ -831,7 +820,7 @@ int ctl_cmd_image_history(struct ctl_client *cl, const struct ctl_cmd *cmd, int 
         shown = no_trunc ? TAKE_PTR(by) : ctl_ellipsis(by, 45);
         if (!shown)
             return ctl_oom();
-        format_id(str(h, "Id"), no_trunc, id, sizeof(id));
+        format_id(ctl_str(h, "Id"), no_trunc, id, sizeof(id));
         if (quiet) {
             printf("%s\n", id);
             continue;
@@ -839,21 +828,21 @@ int ctl_cmd_image_history(struct ctl_client *cl, const struct ctl_cmd *cmd, int 
         ctl_format_rfc3339(t, created_at, sizeof(created_at));
         if (human) {
             ctl_format_since(t, now, created, sizeof(created));
-            ctl_format_size(num(h, "Size"), 3, size, sizeof(size));
+            ctl_format_size(ctl_num(h, "Size"), 3, size, sizeof(size));
         } else {
             snprintf(created, sizeof(created), "%s", created_at);
-            snprintf(size, sizeof(size), "%" JSON_INTEGER_FORMAT, num(h, "Size"));
+            snprintf(size, sizeof(size), "%" JSON_INTEGER_FORMAT, ctl_num(h, "Size"));
         }
         if (json) {
             _cleanup_json_ json_t *o = json_pack(
-                "{s:s, s:s, s:s, s:s, s:s, s:s}", "Comment", str(h, "Comment"), "CreatedAt",
+                "{s:s, s:s, s:s, s:s, s:s, s:s}", "Comment", ctl_str(h, "Comment"), "CreatedAt",
                 created_at, "CreatedBy", shown, "CreatedSince", created, "ID", id, "Size", size);
             if (!o)
                 return ctl_oom();
             print_json_line(o);
             continue;
         }
-        r = ctl_table_add(table, (const char *[]){id, created, shown, size, str(h, "Comment")});
+        r = ctl_table_add(table, (const char *[]){id, created, shown, size, ctl_str(h, "Comment")});
     }
     if (r < 0)
         return ctl_oom();
@@ -929,7 +918,7 @@ int ctl_cmd_image_prune(struct ctl_client *cl, const struct ctl_cmd *cmd, int ar
         print_deleted(deleted, true);
         printf("\n");
     }
-    ctl_format_size(num(resp, "SpaceReclaimed"), 4, size, sizeof(size));
+    ctl_format_size(ctl_num(resp, "SpaceReclaimed"), 4, size, sizeof(size));
     printf("Total reclaimed space: %s\n", size);
     return CTL_EXIT_OK;
 }

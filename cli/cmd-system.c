@@ -10,22 +10,11 @@
 #include "build-config.h"
 
 /* A string field for display: "" when missing or not a string. */
-static const char *str(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    return s ? s : "";
-}
-
 /* A string field of the engine component's Details, falling back to the top level. */
 static const char *engine_str(json_t *engine, json_t *top, const char *key)
 {
     const char *s = json_string_value(json_object_get(json_object_get(engine, "Details"), key));
-    return s && *s ? s : str(top, key);
-}
-
-static json_int_t num(json_t *obj, const char *key)
-{
-    return json_integer_value(json_object_get(obj, key));
+    return s && *s ? s : ctl_str(top, key);
 }
 
 /* Parses the options of version and info: --format and --help, nothing else. Returns -1 to go
@@ -82,13 +71,13 @@ static void print_server_version(json_t *v)
 {
     json_t *components = json_object_get(v, "Components");
     json_t *engine = NULL, *comp;
-    const char *platform = str(json_object_get(v, "Platform"), "Name");
+    const char *platform = ctl_str(json_object_get(v, "Platform"), "Name");
     const char *s;
     size_t i;
 
     for (i = 0; i < json_array_size(components); i++) {
         comp = json_array_get(components, i);
-        if (streq(str(comp, "Name"), "Engine")) {
+        if (streq(ctl_str(comp, "Name"), "Engine")) {
             engine = comp;
             break;
         }
@@ -96,8 +85,8 @@ static void print_server_version(json_t *v)
 
     printf("Server: %s\n", *platform ? platform : "isod Engine");
     printf(" Engine:\n");
-    s = str(engine, "Version");
-    printf("  %-17s %s\n", "Version:", *s ? s : str(v, "Version"));
+    s = ctl_str(engine, "Version");
+    printf("  %-17s %s\n", "Version:", *s ? s : ctl_str(v, "Version"));
     printf("  %-17s %s (minimum version %s)\n", "API version:", engine_str(engine, v, "ApiVersion"),
            engine_str(engine, v, "MinAPIVersion"));
     s = engine_str(engine, v, "GoVersion");
@@ -116,8 +105,8 @@ static void print_server_version(json_t *v)
         comp = json_array_get(components, i);
         if (comp == engine)
             continue;
-        printf(" %s:\n", str(comp, "Name"));
-        printf("  %-17s %s\n", "Version:", str(comp, "Version"));
+        printf(" %s:\n", ctl_str(comp, "Name"));
+        printf("  %-17s %s\n", "Version:", ctl_str(comp, "Version"));
         details = json_object_get(comp, "Details");
         for (void *it = json_object_iter(details); it; it = json_object_iter_next(details, it)) {
             json_t *val = json_object_iter_value(it);
@@ -205,17 +194,17 @@ static void print_info(json_t *info)
     char mem[32];
     size_t i;
 
-    ctl_format_bytes(num(info, "MemTotal") > 0 ? (uint64_t)num(info, "MemTotal") : 0, mem,
+    ctl_format_bytes(ctl_num(info, "MemTotal") > 0 ? (uint64_t)ctl_num(info, "MemTotal") : 0, mem,
                      sizeof(mem));
 
     printf("Server:\n");
-    printf(" Containers: %" JSON_INTEGER_FORMAT "\n", num(info, "Containers"));
-    printf("  Running: %" JSON_INTEGER_FORMAT "\n", num(info, "ContainersRunning"));
-    printf("  Paused: %" JSON_INTEGER_FORMAT "\n", num(info, "ContainersPaused"));
-    printf("  Stopped: %" JSON_INTEGER_FORMAT "\n", num(info, "ContainersStopped"));
-    printf(" Images: %" JSON_INTEGER_FORMAT "\n", num(info, "Images"));
-    printf(" Server Version: %s\n", str(info, "ServerVersion"));
-    printf(" Storage Driver: %s\n", str(info, "Driver"));
+    printf(" Containers: %" JSON_INTEGER_FORMAT "\n", ctl_num(info, "Containers"));
+    printf("  Running: %" JSON_INTEGER_FORMAT "\n", ctl_num(info, "ContainersRunning"));
+    printf("  Paused: %" JSON_INTEGER_FORMAT "\n", ctl_num(info, "ContainersPaused"));
+    printf("  Stopped: %" JSON_INTEGER_FORMAT "\n", ctl_num(info, "ContainersStopped"));
+    printf(" Images: %" JSON_INTEGER_FORMAT "\n", ctl_num(info, "Images"));
+    printf(" Server Version: %s\n", ctl_str(info, "ServerVersion"));
+    printf(" Storage Driver: %s\n", ctl_str(info, "Driver"));
     for (i = 0; i < json_array_size(ds); i++) {
         json_t *pair = json_array_get(ds, i);
         const char *k = json_string_value(json_array_get(pair, 0));
@@ -223,27 +212,27 @@ static void print_info(json_t *info)
         if (k && val)
             printf("  %s: %s\n", k, val);
     }
-    if (*str(info, "LoggingDriver"))
-        printf(" Logging Driver: %s\n", str(info, "LoggingDriver"));
-    printf(" Cgroup Driver: %s\n", str(info, "CgroupDriver"));
-    printf(" Cgroup Version: %s\n", str(info, "CgroupVersion"));
-    if (*str(info, "DefaultRuntime"))
-        printf(" Default Runtime: %s\n", str(info, "DefaultRuntime"));
+    if (*ctl_str(info, "LoggingDriver"))
+        printf(" Logging Driver: %s\n", ctl_str(info, "LoggingDriver"));
+    printf(" Cgroup Driver: %s\n", ctl_str(info, "CgroupDriver"));
+    printf(" Cgroup Version: %s\n", ctl_str(info, "CgroupVersion"));
+    if (*ctl_str(info, "DefaultRuntime"))
+        printf(" Default Runtime: %s\n", ctl_str(info, "DefaultRuntime"));
     printf(" Security Options:\n");
     for (i = 0; i < json_array_size(secopts); i++) {
         const char *o = json_string_value(json_array_get(secopts, i));
         if (o)
             print_security_option(o);
     }
-    printf(" Kernel Version: %s\n", str(info, "KernelVersion"));
-    printf(" Operating System: %s\n", str(info, "OperatingSystem"));
-    printf(" OSType: %s\n", str(info, "OSType"));
-    printf(" Architecture: %s\n", str(info, "Architecture"));
-    printf(" CPUs: %" JSON_INTEGER_FORMAT "\n", num(info, "NCPU"));
+    printf(" Kernel Version: %s\n", ctl_str(info, "KernelVersion"));
+    printf(" Operating System: %s\n", ctl_str(info, "OperatingSystem"));
+    printf(" OSType: %s\n", ctl_str(info, "OSType"));
+    printf(" Architecture: %s\n", ctl_str(info, "Architecture"));
+    printf(" CPUs: %" JSON_INTEGER_FORMAT "\n", ctl_num(info, "NCPU"));
     printf(" Total Memory: %s\n", mem);
-    printf(" Name: %s\n", str(info, "Name"));
-    printf(" ID: %s\n", str(info, "ID"));
-    printf(" isod Root Dir: %s\n", str(info, "DockerRootDir"));
+    printf(" Name: %s\n", ctl_str(info, "Name"));
+    printf(" ID: %s\n", ctl_str(info, "ID"));
+    printf(" isod Root Dir: %s\n", ctl_str(info, "DockerRootDir"));
     printf(" Debug Mode: %s\n", json_is_true(json_object_get(info, "Debug")) ? "true" : "false");
 
     /* Warnings go to stderr, as docker does, so that scripts parsing stdout are not upset. */

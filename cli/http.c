@@ -118,7 +118,7 @@ static bool is_token(const char *s, size_t len)
 
 /* ---- sending ---- */
 
-static int send_all(int fd, const void *buf, size_t len)
+int ctl_send_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
 
@@ -211,11 +211,11 @@ static int send_chunked(struct ctl_http_conn *c, const struct ctl_http_request *
             *--p = "0123456789abcdef"[v & 15];
         data[n] = '\r';
         data[n + 1] = '\n';
-        r = send_all(c->fd, p, (size_t)(data - p) + (size_t)n + 2);
+        r = ctl_send_all(c->fd, p, (size_t)(data - p) + (size_t)n + 2);
         if (r < 0)
             return iso_err_set_errno(err, r, "send request body");
     }
-    r = send_all(c->fd, "0\r\n\r\n", 5);
+    r = ctl_send_all(c->fd, "0\r\n\r\n", 5);
     if (r < 0)
         return iso_err_set_errno(err, r, "send request body");
     return 0;
@@ -241,11 +241,11 @@ int ctl_http_send(struct ctl_http_conn *c, const struct ctl_http_request *req, s
     c->remaining = 0;
     c->chunk_crlf = false;
 
-    r = send_all(c->fd, head, strlen(head));
+    r = ctl_send_all(c->fd, head, strlen(head));
     if (r < 0)
         return iso_err_set_errno(err, r, "send request");
     if (req->body && req->body_len > 0) {
-        r = send_all(c->fd, req->body, req->body_len);
+        r = ctl_send_all(c->fd, req->body, req->body_len);
         if (r < 0)
             return iso_err_set_errno(err, r, "send request body");
     } else if (req->source) {

@@ -58,6 +58,10 @@ struct ctl_http_response {
 
 /* Connects to the unix socket at path. Errors: the connect(2) errno (ECONNREFUSED, ENOENT,
  * EACCES, ...), ENAMETOOLONG, ENOMEM. The message names the path and the reason. */
+/* Writes all of buf to a socket (MSG_NOSIGNAL: a peer that hangs up is an error, not a
+ * SIGPIPE). 0 or -errno. */
+int ctl_send_all(int fd, const void *buf, size_t len);
+
 int ctl_http_connect(const char *path, struct ctl_http_conn **ret, struct iso_err *err);
 
 /* Wraps an already connected stream socket; the connection owns fd from then on, even on

@@ -77,6 +77,10 @@ bool ctl_isatty(int fd);
 int ctl_prune_confirm(const struct ctl_cmd *cmd, bool force, const char *warning);
 
 /* Prints "isoctl: out of memory" and returns CTL_EXIT_ERROR. */
+/* obj[key] as a string, "" when missing or not a string. */
+const char *ctl_str(json_t *obj, const char *key);
+/* obj[key] as an integer, 0 when missing or not one. */
+json_int_t ctl_num(json_t *obj, const char *key);
 int ctl_oom(void);
 
 /* One line of `isoctl images`: an image under one repository, tag and digest ("<none>" for

@@ -653,6 +653,17 @@ int ctl_parse_no_options(const struct ctl_cmd *cmd, int argc, char **argv)
     return -1;
 }
 
+const char *ctl_str(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+json_int_t ctl_num(json_t *obj, const char *key)
+{
+    return json_integer_value(json_object_get(obj, key));
+}
+
 int ctl_oom(void)
 {
     fputs("isoctl: out of memory\n", stderr);
