@@ -1,5 +1,7 @@
 #include "common/json.h"
 
+#include "common/util.h"
+
 int iso_json_parse(const char *buf, size_t len, json_t **ret, struct iso_err *err)
 {
     json_error_t jerr;
@@ -108,4 +110,14 @@ int iso_json_get_array(json_t *obj, const char *key, bool required, json_t **ret
 char *iso_json_dump(const json_t *j)
 {
     return json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+json_t *iso_json_time(uint64_t real_ns)
+{
+    char buf[64];
+
+    if (!real_ns)
+        return json_string("0001-01-01T00:00:00Z");
+    iso_format_rfc3339(real_ns, buf, sizeof(buf));
+    return json_string(buf);
 }

@@ -28,3 +28,7 @@ int iso_json_get_array(json_t *obj, const char *key, bool required, json_t **ret
 
 /* Serialises compactly. Returns a malloc'd string, NULL on OOM. */
 char *iso_json_dump(const json_t *j);
+
+/* A time as Docker's JSON writes one: RFC 3339 with nanoseconds, and Go's zero time
+ * ("0001-01-01T00:00:00Z") for 0. NULL out of memory. */
+json_t *iso_json_time(uint64_t real_ns);

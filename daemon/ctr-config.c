@@ -908,16 +908,6 @@ oom:
 
 /* ---- JSON views ---- */
 
-static json_t *time_json(int64_t ns)
-{
-    char buf[64];
-
-    if (!ns)
-        return json_string("0001-01-01T00:00:00Z");
-    iso_format_rfc3339((uint64_t)ns, buf, sizeof(buf));
-    return json_string(buf);
-}
-
 /* go-units HumanDuration, which docker ps prints. */
 static void human_duration(int64_t ns, char *buf, size_t size)
 {
@@ -1042,7 +1032,7 @@ json_t *ctr_inspect_json(struct ctr *c)
 
     j = json_object();
     json_object_set_new(j, "Id", json_string(c->id));
-    json_object_set_new(j, "Created", time_json(c->created_ns));
+    json_object_set_new(j, "Created", iso_json_time(c->created_ns));
     json_object_set_new(j, "Path", json_string(n ? argv[0] : ""));
     json_object_set_new(j, "Args", args);
     free(argv);
@@ -1055,7 +1045,7 @@ json_t *ctr_inspect_json(struct ctr *c)
                   "OOMKilled", c->oom_killed, "Dead", c->state == ENG_CTR_DEAD, "Pid",
                   (int)(c->state == ENG_CTR_RUNNING || c->state == ENG_CTR_PAUSED ? c->pid : 0),
                   "ExitCode", c->exit_code, "Error", c->error ? c->error : "", "StartedAt",
-                  time_json(c->started_ns), "FinishedAt", time_json(c->finished_ns)));
+                  iso_json_time(c->started_ns), "FinishedAt", iso_json_time(c->finished_ns)));
     json_object_set_new(j, "Image", json_string(c->image_id));
     snprintf(buf, sizeof(buf), "%s/resolv.conf", dir);
     json_object_set_new(j, "ResolvConfPath", json_string(buf));

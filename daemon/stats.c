@@ -154,16 +154,6 @@ static void cache_add(struct ctr *c, const struct cpu_sample *s)
         k->n++;
 }
 
-static json_t *time_json(uint64_t real_ns)
-{
-    char buf[64];
-
-    if (!real_ns)
-        return json_string("0001-01-01T00:00:00Z");
-    iso_format_rfc3339(real_ns, buf, sizeof(buf));
-    return json_string(buf);
-}
-
 /* CPUStats; s NULL: Go's zero value (system_cpu_usage and online_cpus are omitempty). */
 static json_t *cpu_json(const struct cpu_sample *s, const struct rt_cgroup_stats *st)
 {
@@ -203,7 +193,7 @@ static json_t *blkio_json(json_t *service_bytes)
 static json_t *zero_json(const struct ctr *c)
 {
     return json_pack("{s:o, s:o, s:{}, s:o, s:i, s:{}, s:o, s:o, s:{}, s:s+, s:s}", "read",
-                     time_json(0), "preread", time_json(0), "pids_stats", "blkio_stats",
+                     iso_json_time(0), "preread", iso_json_time(0), "pids_stats", "blkio_stats",
                      blkio_json(NULL), "num_procs", 0, "storage_stats", "cpu_stats",
                      cpu_json(NULL, NULL), "precpu_stats", cpu_json(NULL, NULL), "memory_stats",
                      "name", "/", c->name, "id", c->id);
@@ -326,7 +316,7 @@ static int ctr_stats_json(struct ctr *c, const struct host_sample *h, bool one_s
     if (pids && st->pids_limit)
         json_object_set_new(pids, "limit", json_integer((json_int_t)st->pids_limit));
     j = json_pack("{s:o, s:o, s:o, s:o, s:i, s:{}, s:o, s:o, s:o, s:s+, s:s}", "read",
-                  time_json(now.real_ns), "preread", time_json(pre ? pre->real_ns : 0),
+                  iso_json_time(now.real_ns), "preread", iso_json_time(pre ? pre->real_ns : 0),
                   "pids_stats", pids ? pids : json_object(), "blkio_stats", blkio_json(io_json(st)),
                   "num_procs", 0, "storage_stats", "cpu_stats", cpu_json(&now, st), "precpu_stats",
                   cpu_json(pre, NULL), "memory_stats", memory_json(st), "name", "/", c->name, "id",
