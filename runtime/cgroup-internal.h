@@ -63,8 +63,14 @@ int rt_cg_write(const struct rt_cgroup *cg, const char *dir, const char *file, c
 int rt_cg_writef(const struct rt_cgroup *cg, const char *dir, const char *file, const char *fmt,
                  ...) _printf_(4, 5);
 
+/* rt_cg_write for a limit: the error names the flag that asked for it. */
+int rt_cg_write_limit(const struct rt_cgroup *cg, const char *dir, const char *file,
+                      const char *flag, const char *value, struct iso_err *err);
+
 /* Reads dir/file whole into a malloc'd string. Returns 0 or -errno. */
 int rt_cg_read(const char *dir, const char *file, char **ret);
+/* rt_cg_read for stats: a file the kernel does not have leaves *ret NULL and is no error. */
+int rt_cg_read_stat(const char *dir, const char *file, char **ret, struct iso_err *err);
 /* A single number; "max" reads as UINT64_MAX. */
 int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret);
 /* In "key value" lines, the value of key; -ENOENT when the key is absent. */

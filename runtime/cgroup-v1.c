@@ -149,11 +149,7 @@ static int write_limit(struct rt_cgroup *cg, size_t ctrl, const char *file, cons
 {
     if (!cg->dir[ctrl])
         return rt_cg_unsupported(err, flag, controller_names[ctrl]);
-    int r = rt_cg_write(cg, cg->dir[ctrl], file, value);
-    if (r < 0)
-        return iso_err_set_errno(err, -r, "%s: write '%s' to '%s/%s'", flag, value, cg->dir[ctrl],
-                                 file);
-    return 0;
+    return rt_cg_write_limit(cg, cg->dir[ctrl], file, flag, value, err);
 }
 
 static int set_memory(struct rt_cgroup *cg, const struct rt_cgroup_limits *lim, bool create,
@@ -364,14 +360,7 @@ static int stat_read(struct rt_cgroup *cg, size_t ctrl, const char *file, char *
                      struct iso_err *err)
 {
     *ret = NULL;
-    if (!cg->dir[ctrl])
-        return 0;
-    int r = rt_cg_read(cg->dir[ctrl], file, ret);
-    if (r == -ENOENT)
-        return 0;
-    if (r < 0)
-        return iso_err_set_errno(err, -r, "read '%s/%s'", cg->dir[ctrl], file);
-    return 0;
+    return cg->dir[ctrl] ? rt_cg_read_stat(cg->dir[ctrl], file, ret, err) : 0;
 }
 
 static void get(const char *text, const char *key, uint64_t *ret)

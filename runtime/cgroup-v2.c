@@ -82,11 +82,7 @@ static int enable_controllers(struct rt_cgroup *cg, const char *dir,
 static int write_limit(struct rt_cgroup *cg, const char *file, const char *flag, const char *value,
                        struct iso_err *err)
 {
-    int r = rt_cg_write(cg, cg->dir[0], file, value);
-    if (r < 0)
-        return iso_err_set_errno(err, -r, "%s: write '%s' to '%s/%s'", flag, value, cg->dir[0],
-                                 file);
-    return 0;
+    return rt_cg_write_limit(cg, cg->dir[0], file, flag, value, err);
 }
 
 /* Docker (and crun) map cpu.shares [2, 262144] linearly onto cpu.weight [1, 10000]. */
@@ -415,13 +411,7 @@ static int v2_freeze(struct rt_cgroup *cg, bool frozen, struct iso_err *err)
 
 static int stat_read(struct rt_cgroup *cg, const char *file, char **ret, struct iso_err *err)
 {
-    *ret = NULL;
-    int r = rt_cg_read(cg->dir[0], file, ret);
-    if (r == -ENOENT)
-        return 0;
-    if (r < 0)
-        return iso_err_set_errno(err, -r, "read '%s/%s'", cg->dir[0], file);
-    return 0;
+    return rt_cg_read_stat(cg->dir[0], file, ret, err);
 }
 
 static void get(const char *text, const char *key, uint64_t *ret)

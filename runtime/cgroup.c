@@ -188,6 +188,29 @@ int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret)
     return parse_u64(s, ret);
 }
 
+int rt_cg_write_limit(const struct rt_cgroup *cg, const char *dir, const char *file,
+                      const char *flag, const char *value, struct iso_err *err)
+{
+    int r = rt_cg_write(cg, dir, file, value);
+
+    if (r < 0)
+        return iso_err_set_errno(err, -r, "%s: write '%s' to '%s/%s'", flag, value, dir, file);
+    return 0;
+}
+
+int rt_cg_read_stat(const char *dir, const char *file, char **ret, struct iso_err *err)
+{
+    int r;
+
+    *ret = NULL;
+    r = rt_cg_read(dir, file, ret);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return iso_err_set_errno(err, -r, "read '%s/%s'", dir, file);
+    return 0;
+}
+
 int rt_cg_keyed_u64(const char *text, const char *key, uint64_t *ret)
 {
     size_t n = strlen(key);
