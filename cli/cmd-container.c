@@ -1492,11 +1492,6 @@ static char *ps_names(json_t *ctr, bool trunc)
     return out;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* "0.0.0.0:8080->80/tcp, 443/tcp": each port, sorted (docker also merges ranges). */
 static char *ps_ports(json_t *ctr)
 {
@@ -1524,7 +1519,7 @@ static char *ps_ports(json_t *ctr)
             goto out;
         k++;
     }
-    qsort(items, k, sizeof(*items), cmp_str);
+    qsort(items, k, sizeof(*items), ctl_cmp_str);
     out = strdup("");
     for (size_t i = 0; out && i < k; i++) {
         char *joined = *out ? iso_strprintf("%s, %s", out, items[i]) : strdup(items[i]);
@@ -1556,7 +1551,7 @@ static char *ps_labels(json_t *ctr)
             goto out;
         k++;
     }
-    qsort(items, k, sizeof(*items), cmp_str);
+    qsort(items, k, sizeof(*items), ctl_cmp_str);
     out = strdup("");
     for (size_t i = 0; out && i < k; i++) {
         char *joined = *out ? iso_strprintf("%s,%s", out, items[i]) : strdup(items[i]);

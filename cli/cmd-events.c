@@ -17,11 +17,6 @@ struct events_out {
     bool json;
 };
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* jsonmessage.RFC3339NanoFixed in the local zone: "2026-12-04T14:00:00.123456789Z". */
 static void print_time(int64_t ns)
 {
@@ -63,7 +58,7 @@ static void print_event(json_t *ev)
         const char **keys = calloc(n, sizeof(*keys));
         if (keys) {
             json_object_foreach(attrs, k, v) keys[i++] = k;
-            qsort(keys, n, sizeof(*keys), cmp_str);
+            qsort(keys, n, sizeof(*keys), ctl_cmp_str);
             printf(" (");
             for (i = 0; i < n; i++) {
                 const char *s = json_string_value(json_object_get(attrs, keys[i]));

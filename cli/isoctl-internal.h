@@ -77,6 +77,8 @@ bool ctl_isatty(int fd);
 int ctl_prune_confirm(const struct ctl_cmd *cmd, bool force, const char *warning);
 
 /* Prints "isoctl: out of memory" and returns CTL_EXIT_ERROR. */
+/* qsort comparator for an array of C strings. */
+int ctl_cmp_str(const void *a, const void *b);
 /* obj[key] as a string, "" when missing or not a string. */
 const char *ctl_str(json_t *obj, const char *key);
 /* obj[key] as an integer, 0 when missing or not one. */

@@ -653,6 +653,11 @@ int ctl_parse_no_options(const struct ctl_cmd *cmd, int argc, char **argv)
     return -1;
 }
 
+int ctl_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 const char *ctl_str(json_t *obj, const char *key)
 {
     const char *s = json_string_value(json_object_get(obj, key));
