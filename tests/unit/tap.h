@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int tap_count, tap_failed, tap_cur_failed;
 
@@ -74,6 +75,16 @@ static inline int tap_rmtree(const char *path)
 
     (void)nftw(path, tap_rmtree_entry, 16, FTW_DEPTH | FTW_PHYS);
     return lstat(path, &st) == 0 ? -1 : 0;
+}
+
+/* For tests of what only root can do: without root they fail, never skip (the tests run as
+ * root, as CI does). */
+static inline void tap_require_root(void)
+{
+    if (geteuid() != 0) {
+        printf("Bail out! needs root: run the tests as root (scripts/test.sh)\n");
+        exit(1);
+    }
 }
 
 static inline int tap_done(void)

@@ -381,10 +381,7 @@ int main(void)
 {
     struct iso_err err = {0};
 
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root\n");
-        return 0;
-    }
+    tap_require_root();
     if (rt_cgroup_detect(ROOT, &info, &err) < 0) {
         printf("Bail out! %s\n", err.msg);
         return 1;

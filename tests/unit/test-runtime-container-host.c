@@ -658,10 +658,7 @@ static void test_no_host_mounts_left(void)
 
 int main(void)
 {
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root\n");
-        return 0;
-    }
+    tap_require_root();
     if (setup() < 0) {
         printf("Bail out! setup failed: %s\n", strerror(errno));
         return 1;
